@@ -1,0 +1,1 @@
+"""multiverse.agents: the language-model policy, learner, losses, rollouts and episodes."""

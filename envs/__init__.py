@@ -1,0 +1,35 @@
+"""multiverse.envs: the environment registry, randomization as data, games and web tasks.
+
+    import multiverse.envs as menvs
+    env = menvs.make("games/Catch-v0", pixels=True)
+    obs, info = env.reset(seed=0, options={"split": "heldout"})
+    info["mission"], info["legal_actions"], info["randomization"]
+"""
+
+from multiverse.envs.core import GameEnv, MultiverseEnv, PrintableText
+from multiverse.envs.randomization import ADR, Choice, IntRange, LogUniform, Param, ParamSpace, RandomizationError, Uniform, Union
+from multiverse.envs.registry import EnvSpec, RegistryError, list_envs, load_plugins, make, register, spec
+
+from multiverse.envs import games  # noqa: E402,F401  (registers the built-in games)
+
+__all__ = [
+    "ADR",
+    "Choice",
+    "EnvSpec",
+    "GameEnv",
+    "IntRange",
+    "LogUniform",
+    "MultiverseEnv",
+    "Param",
+    "ParamSpace",
+    "PrintableText",
+    "RandomizationError",
+    "RegistryError",
+    "Uniform",
+    "Union",
+    "list_envs",
+    "load_plugins",
+    "make",
+    "register",
+    "spec",
+]

@@ -1,0 +1,54 @@
+"""Headless pygame drawing shared by the games: imported only when pixels are asked for.
+
+pygame draws on an off-screen Surface (``SDL_VIDEODRIVER=dummy``; never a
+window) and frames come back as (H, W, 3) uint8 arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import pygame  # noqa: E402  (the environment variables above must come first)
+
+from multiverse.envs.games.common import PALETTES  # noqa: E402,F401  (re-exported for drawing code)
+
+_fonts: dict[int, Any] = {}
+
+
+def surface(size: tuple[int, int]) -> pygame.Surface:
+    """An off-screen RGB surface of (width, height)."""
+    return pygame.Surface(size)
+
+
+def font(px: int) -> Any:
+    """pygame's bundled default font at ``px`` pixels (cached)."""
+    if px not in _fonts:
+        if not pygame.font.get_init():
+            pygame.font.init()
+        _fonts[px] = pygame.font.Font(None, px)
+    return _fonts[px]
+
+
+def to_array(surf: pygame.Surface, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The surface as an (H, W, 3) uint8 array, scaled (nearest) to (height, width) when given."""
+    if size is not None and surf.get_size() != (size[1], size[0]):
+        surf = pygame.transform.scale(surf, (size[1], size[0]))
+    return np.ascontiguousarray(pygame.surfarray.pixels3d(surf).transpose(1, 0, 2))
+
+
+def draw_grid(surf: pygame.Surface, cells: np.ndarray, colors: dict[int, tuple[int, int, int]], cell: int,
+              background: tuple[int, int, int]) -> None:
+    """Fill ``surf`` with one ``cell``-pixel square per grid entry, coloured by code."""
+    surf.fill(background)
+    h, w = cells.shape
+    for code, color in colors.items():
+        ys, xs = np.nonzero(cells == code)
+        for y, x in zip(ys.tolist(), xs.tolist()):
+            surf.fill(color, (x * cell, y * cell, cell, cell))

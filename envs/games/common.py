@@ -1,0 +1,24 @@
+"""Pieces the games share that need no pygame: palettes and common parameters."""
+
+from __future__ import annotations
+
+from multiverse.envs.randomization import Choice, Param
+
+#: colour palettes the games randomize over; each maps a role to an RGB triple
+PALETTES: dict[str, dict[str, tuple[int, int, int]]] = {
+    "classic": {"bg": (20, 20, 30), "wall": (110, 110, 130), "agent": (240, 200, 40), "goal": (60, 200, 90),
+                "item": (220, 60, 60), "other": (80, 140, 240), "text": (240, 240, 240)},
+    "pastel": {"bg": (245, 240, 230), "wall": (170, 150, 200), "agent": (240, 150, 120), "goal": (140, 210, 170),
+               "item": (250, 190, 90), "other": (130, 180, 230), "text": (40, 40, 40)},
+    "night": {"bg": (5, 5, 15), "wall": (40, 60, 120), "agent": (0, 230, 230), "goal": (230, 0, 200),
+              "item": (250, 250, 90), "other": (150, 90, 250), "text": (200, 200, 255)},
+    "mono": {"bg": (255, 255, 255), "wall": (0, 0, 0), "agent": (90, 90, 90), "goal": (170, 170, 170),
+             "item": (40, 40, 40), "other": (130, 130, 130), "text": (0, 0, 0)},
+    "desert": {"bg": (230, 200, 150), "wall": (150, 100, 50), "agent": (40, 90, 160), "goal": (30, 140, 60),
+               "item": (190, 40, 30), "other": (100, 60, 30), "text": (30, 20, 10)},
+}
+TRAIN_PALETTES = ("classic", "pastel", "night")
+HELDOUT_PALETTES = ("mono", "desert")
+
+#: the colour parameter every game declares
+PALETTE_PARAM = Param(Choice(TRAIN_PALETTES), Choice(HELDOUT_PALETTES), "colour palette")
