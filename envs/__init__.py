@@ -8,7 +8,17 @@
 
 from multiverse.envs.core import GameEnv, MultiverseEnv, PrintableText
 from multiverse.envs.randomization import ADR, Choice, IntRange, LogUniform, Param, ParamSpace, RandomizationError, Uniform, Union
-from multiverse.envs.registry import EnvSpec, RegistryError, list_envs, load_plugins, make, register, spec
+from multiverse.envs.registry import (
+    EnvSpec,
+    RegistryError,
+    list_envs,
+    load_plugins,
+    lookup,
+    make,
+    randomization_space,
+    register,
+    spec,
+)
 
 from multiverse.envs import games  # noqa: E402,F401  (registers the built-in games)
 
@@ -29,7 +39,9 @@ __all__ = [
     "Union",
     "list_envs",
     "load_plugins",
+    "lookup",
     "make",
+    "randomization_space",
     "register",
     "spec",
 ]

@@ -79,6 +79,7 @@ class MultiverseEnv(gym.Env):
         pixels: bool = False,
         image_size: tuple[int, int] = (84, 84),
         render_mode: str | None = None,
+        step_limit: int | None = None,
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(
@@ -87,6 +88,9 @@ class MultiverseEnv(gym.Env):
         if len(image_size) != 2 or min(image_size) < 8:
             raise ValueError(f"image_size must be (height, width), each >= 8, got {image_size!r}")
         self.render_mode = render_mode
+        # The registry passes its max_episode_steps here: the env truncates itself (Gymnasium's TimeLimit
+        # agrees) so that the last step's info still carries `success`.
+        self.step_limit = int(step_limit) if step_limit else self.default_max_episode_steps
         self.pixels = bool(pixels)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         obs = {"text": PrintableText(self.text_max_length)}
@@ -101,13 +105,6 @@ class MultiverseEnv(gym.Env):
     def randomization_space(cls, **kwargs: Any) -> ParamSpace:
         """The parameter space an env made with these kwargs samples from."""
         return cls.PARAM_SPACE
-
-    @property
-    def max_episode_steps(self) -> int:
-        spec = self.spec
-        if spec is not None and spec.max_episode_steps:
-            return int(spec.max_episode_steps)
-        return self.default_max_episode_steps
 
     # -- what subclasses provide
 
@@ -204,7 +201,7 @@ class GameEnv(MultiverseEnv):
         else:
             reward, terminated = self._advance(index)
             self.t += 1
-            truncated = not terminated and self.t >= self.max_episode_steps
+            truncated = not terminated and self.t >= self.step_limit
         info = self._info()
         if error:
             info["action_error"] = error

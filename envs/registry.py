@@ -28,7 +28,9 @@ __all__ = [
     "entry_point_class",
     "list_envs",
     "load_plugins",
+    "lookup",
     "make",
+    "randomization_space",
     "register",
     "spec",
 ]
@@ -112,7 +114,12 @@ def register(
     )
     _REGISTRY[id] = env_spec
     gym.envs.registration.registry.pop(id, None)  # replacing is explicit here; no Gymnasium warning
-    gym.register(id=id, entry_point=entry_point, max_episode_steps=max_episode_steps, kwargs=dict(kwargs or {}))
+    gym.register(
+        id=id,
+        entry_point=entry_point,
+        max_episode_steps=max_episode_steps,
+        kwargs={"step_limit": max_episode_steps, **(kwargs or {})},
+    )
     return env_spec
 
 
@@ -139,13 +146,15 @@ def load_plugins() -> None:
             _plugin_source = None
 
 
-def _lookup(id: str) -> EnvSpec:
+def lookup(id: str) -> EnvSpec:
+    """The spec registered under ``id``; an unknown id raises with the nearest ids."""
     load_plugins()
     try:
         return _REGISTRY[id]
     except KeyError:
         pass
-    close = difflib.get_close_matches(id, list(_REGISTRY), n=3, cutoff=0.6)
+    scored = sorted(((difflib.SequenceMatcher(None, id, i).ratio(), i) for i in _REGISTRY), reverse=True)
+    close = [i for r, i in scored[:3] if r >= 0.6 and r >= scored[0][0] - 0.05]
     if not close:  # a wrong family or case: match on the name part alone
         name = id.rsplit("/", 1)[-1].lower()
         close = [i for i in _REGISTRY if name and name.split("-v")[0] in i.lower()][:3]
@@ -170,15 +179,27 @@ def entry_point_class(env_spec: EnvSpec) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def make(id: str, **kwargs: Any) -> gym.Env:
-    """Make a registered env (Gymnasium's wrappers included; ``.unwrapped`` is the env)."""
-    _lookup(id)
+def randomization_space(id: str) -> Any:
+    """The :class:`~multiverse.envs.randomization.ParamSpace` of a registered env."""
+    s = lookup(id)
+    return entry_point_class(s).randomization_space(**s.kwargs)
+
+
+def make(id: str, *, max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env:
+    """Make a registered env (Gymnasium's wrappers included; ``.unwrapped`` is the env).
+
+    ``max_episode_steps`` overrides the registered step limit for the env and
+    Gymnasium's TimeLimit alike; other kwargs go to the env's constructor.
+    """
+    lookup(id)
+    if max_episode_steps is not None:
+        kwargs.update(max_episode_steps=max_episode_steps, step_limit=max_episode_steps)
     return gym.make(id, **kwargs)
 
 
 def spec(id: str) -> dict[str, Any]:
     """Everything about an env as JSON: id, kind, tags, limits, actions, randomization space."""
-    s = _lookup(id)
+    s = lookup(id)
     cls = entry_point_class(s)
     out: dict[str, Any] = {
         "id": s.id,
@@ -193,7 +214,7 @@ def spec(id: str) -> dict[str, Any]:
         "summary": (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
     }
     if hasattr(cls, "randomization_space"):
-        out["randomization"] = cls.randomization_space(**s.kwargs).to_json()
+        out["randomization"] = randomization_space(id).to_json()
         out["oracle_success_rate"] = getattr(cls, "oracle_success_rate", None)
     if hasattr(cls, "ACTIONS"):
         out["actions"] = list(cls.ACTIONS)

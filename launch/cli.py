@@ -1,0 +1,234 @@
+"""The ``multiverse`` command.
+
+    multiverse envs list [--kind game|web] [--json]
+    multiverse envs show ID [--json]
+    multiverse envs check ID [ID ...] | --all [--kind K] [--seeds N]
+    multiverse play ID --agent random|oracle --episodes N --seed S [--split heldout]
+    multiverse demo [--episodes N]
+
+Bad input (an unknown env id, a bad parameter or option) ends with one line
+naming what was wrong and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# Wide enough that tables stay readable in CI logs and pipes (rich assumes 80 there).
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+# --------------------------------------------------------------------------- envs
+
+
+def cmd_envs_list(args: argparse.Namespace) -> int:
+    from multiverse import envs
+
+    specs = envs.list_envs(kind=args.kind)
+    if args.json:
+        rows = [
+            {"id": s.id, "kind": s.kind, "tags": list(s.tags), "max_episode_steps": s.max_episode_steps, "source": s.source}
+            for s in specs
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"{len(specs)} environments")
+    for col in ("id", "kind", "steps", "tags", "from"):
+        table.add_column(col)
+    for s in specs:
+        table.add_row(s.id, s.kind, str(s.max_episode_steps), ", ".join(s.tags), s.source)
+    console.print(table)
+    return 0
+
+
+def cmd_envs_show(args: argparse.Namespace) -> int:
+    from multiverse import envs
+
+    spec = envs.spec(args.id)
+    if args.json:
+        print(json.dumps(spec, indent=2))
+        return 0
+    console.print(f"[bold]{spec['id']}[/bold]  ({spec['kind']}, {spec['entry_point']}, from {spec['source']})")
+    console.print(spec["summary"])
+    console.print(f"max_episode_steps: {spec['max_episode_steps']}   tags: {', '.join(spec['tags'])}")
+    if "actions" in spec:
+        console.print(f"actions: {', '.join(spec['actions'])}")
+    if spec.get("oracle_success_rate") is not None:
+        console.print(f"oracle success (declared): >= {spec['oracle_success_rate']:.0%}")
+    table = Table(title="randomization")
+    for col in ("parameter", "nominal", "train", "held-out", "doc"):
+        table.add_column(col)
+    space = envs.randomization_space(args.id)
+    for name, p in space.params.items():
+        table.add_row(name, repr(getattr(space.nominal, name)), p.train.describe(), p.heldout.describe(), p.doc)
+    console.print(table)
+    return 0
+
+
+def cmd_envs_check(args: argparse.Namespace) -> int:
+    from multiverse import envs
+    from multiverse.envs.checks import check_env_id
+
+    if args.all == bool(args.ids):
+        raise UsageError("give env ids or --all (not both); see multiverse envs list")
+    ids = [s.id for s in envs.list_envs(kind=args.kind)] if args.all else args.ids
+    for env_id in ids:
+        envs.lookup(env_id)  # unknown ids fail before anything runs
+    table = Table(title="multiverse envs check")
+    for col in ("env", "check", "result", "detail", "s"):
+        table.add_column(col, overflow="fold")
+    failed = 0
+    for env_id in ids:
+        for r in check_env_id(env_id, seeds=args.seeds, only=args.only):
+            failed += not r.ok
+            table.add_row(r.env_id, r.check, "[green]ok[/green]" if r.ok else "[red]FAIL[/red]", r.detail, f"{r.seconds:.1f}")
+            if args.verbose:
+                console.print(f"{r.env_id} {r.check}: {'ok' if r.ok else 'FAIL'} {r.detail}")
+    console.print(table)
+    console.print(f"{len(ids)} envs, {failed} failed checks" if failed else f"{len(ids)} envs: all checks passed")
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- play and demo
+
+
+def _play(env_id: str, agent_name: str, episodes: int, seed: int, split: str, pixels: bool = False) -> dict[str, Any]:
+    from multiverse import envs
+    from multiverse.envs.play import make_agent, play_episode
+
+    env = envs.make(env_id, pixels=pixels)
+    agent = make_agent(agent_name, seed)
+    stats = []
+    try:
+        for k in range(episodes):
+            stats.append(play_episode(env, agent, seed=seed + k, options={"split": split}))
+    finally:
+        env.close()
+    steps = sum(s.steps for s in stats)
+    seconds = sum(s.seconds for s in stats)
+    return {
+        "env": env_id,
+        "agent": agent_name,
+        "split": split,
+        "episodes": stats,
+        "success_rate": sum(s.success for s in stats) / len(stats),
+        "mean_return": sum(s.total_return for s in stats) / len(stats),
+        "steps_per_s": steps / seconds if seconds > 0 else float("inf"),
+    }
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    result = _play(args.id, args.agent, args.episodes, args.seed, args.split, args.pixels)
+    for s in result["episodes"]:
+        console.print(
+            f"seed {s.seed}: {'success' if s.success else 'failure'}  return {s.total_return:+.2f}  "
+            f"steps {s.steps}  {'terminated' if s.terminated else 'truncated'}  params {json.dumps(s.randomization)}"
+        )
+    console.print(
+        f"{args.id} {args.agent} ({args.split}): success {result['success_rate']:.0%}, "
+        f"mean return {result['mean_return']:+.2f}, {result['steps_per_s']:.0f} steps/s"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Oracle and random episodes over every registered env: the main job until training exists."""
+    from multiverse import envs
+
+    table = Table(title=f"multiverse demo: {args.episodes} episodes per env and agent (train split)")
+    for col in ("env", "agent", "success", "mean return", "steps/s"):
+        table.add_column(col, justify="right" if col != "env" else "left")
+    start = time.perf_counter()
+    for spec in envs.list_envs(kind=args.kind):
+        for agent in ("oracle", "random"):
+            r = _play(spec.id, agent, args.episodes, args.seed, "train")
+            table.add_row(spec.id, agent, f"{r['success_rate']:.0%}", f"{r['mean_return']:+.2f}", f"{r['steps_per_s']:,.0f}")
+    console.print(table)
+    console.print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="multiverse", description="Universe, revisited: envs, one LM policy, RL on Ray.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    envs_p = sub.add_parser("envs", help="list, show and check environments")
+    envs_sub = envs_p.add_subparsers(dest="envs_command", required=True, metavar="SUBCOMMAND")
+    p = envs_sub.add_parser("list", help="list registered environments")
+    p.add_argument("--kind", choices=["game", "web"], help="only this kind")
+    p.add_argument("--json", action="store_true", help="a JSON array of {id, kind, tags, ...}")
+    p.set_defaults(func=cmd_envs_list)
+    p = envs_sub.add_parser("show", help="an env's spec and randomization space")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_envs_show)
+    p = envs_sub.add_parser("check", help="run the author checks; exit 0 only if all pass")
+    p.add_argument("ids", nargs="*", metavar="ID")
+    p.add_argument("--all", action="store_true", help="every registered env")
+    p.add_argument("--kind", choices=["game", "web"], help="with --all: only this kind")
+    p.add_argument("--seeds", type=int, default=20, help="seeds for the oracle check (default 20)")
+    p.add_argument("--only", action="append", metavar="CHECK", help="run only this check (repeatable)")
+    p.add_argument("--verbose", "-v", action="store_true", help="print each result as it finishes")
+    p.set_defaults(func=cmd_envs_check)
+
+    p = sub.add_parser("play", help="play episodes with a scripted agent")
+    p.add_argument("id")
+    p.add_argument("--agent", choices=["random", "oracle"], default="random")
+    p.add_argument("--episodes", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0, help="episode k uses seed S+k")
+    p.add_argument("--split", choices=["train", "heldout"], default="train")
+    p.add_argument("--pixels", action="store_true", help="render pixel observations too")
+    p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("demo", help="oracle and random episodes over every env, as a table")
+    p.add_argument("--episodes", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", choices=["game", "web"])
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("multiverse-rl")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from multiverse.envs.randomization import RandomizationError
+    from multiverse.envs.registry import RegistryError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, RegistryError, RandomizationError) as exc:
+        print(f"multiverse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Set up Multiverse on this machine: Debian packages when missing, the virtual
+# environment at .venv, and the package (editable) with its dependencies.
+# Safe to run again: each step checks first and does nothing when done.
+#   MULTIVERSE_TORCH   the torch requirement to pre-install (default torch==2.13.0,
+#                      the CPU wheel here; on a GPU machine e.g. "torch>=2.4")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the project needs at run time (none yet beyond a Python with venv).
+APT_PACKAGES=()
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PY --version)"
+  $PY -m venv .venv
+fi
+
+# Reinstall only when the dependency declarations or this script change.
+stamp=".venv/.multiverse-setup-$(cat pyproject.toml launch/setup.sh | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ -x .venv/bin/multiverse ]; then
+  echo "setup: .venv is up to date"
+  exit 0
+fi
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true; }
+pip install --upgrade pip setuptools wheel
+# torch first and pinned, so nothing below resolves torch to a CUDA build.
+pip install "${MULTIVERSE_TORCH:-torch==2.13.0}"
+pip install -e ".[test]"
+.venv/bin/python -c "import multiverse.envs, multiverse.launch.cli" # fails loudly if the install is broken
+rm -f .venv/.multiverse-setup-*
+touch "$stamp"
+echo "setup: done (.venv/bin/multiverse)"

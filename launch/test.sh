@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# README command 2: set up, then run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash launch/setup.sh
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
+exec .venv/bin/python -m pytest "$@"
