@@ -3,7 +3,7 @@
     multiverse envs list [--kind game|web] [--json]
     multiverse envs show ID [--json]
     multiverse envs check ID [ID ...] | --all [--kind K] [--seeds N]
-    multiverse play ID --agent random|oracle --episodes N --seed S [--split heldout]
+    multiverse play ID --agent random|oracle --episodes N --seed S [--split heldout] [--param NAME=VALUE]
     multiverse demo [--episodes N]
 
 Bad input (an unknown env id, a bad parameter or option) ends with one line
@@ -104,7 +104,24 @@ def cmd_envs_check(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- play and demo
 
 
-def _play(env_id: str, agent_name: str, episodes: int, seed: int, split: str, pixels: bool = False) -> dict[str, Any]:
+def _parse_params(pairs: list[str] | None) -> dict[str, Any]:
+    """``["width=9", "palette=mono"]`` -> ``{"width": 9, "palette": "mono"}`` (values as JSON, else strings)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param takes NAME=VALUE, got {pair!r}")
+        try:
+            out[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[name] = raw
+    return out
+
+
+def _play(
+    env_id: str, agent_name: str, episodes: int, seed: int, split: str, pixels: bool = False,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from multiverse import envs
     from multiverse.envs.play import make_agent, play_episode
 
@@ -113,7 +130,7 @@ def _play(env_id: str, agent_name: str, episodes: int, seed: int, split: str, pi
     stats = []
     try:
         for k in range(episodes):
-            stats.append(play_episode(env, agent, seed=seed + k, options={"split": split}))
+            stats.append(play_episode(env, agent, seed=seed + k, options={"split": split, "params": params or {}}))
     finally:
         env.close()
     steps = sum(s.steps for s in stats)
@@ -132,7 +149,7 @@ def _play(env_id: str, agent_name: str, episodes: int, seed: int, split: str, pi
 def cmd_play(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
-    result = _play(args.id, args.agent, args.episodes, args.seed, args.split, args.pixels)
+    result = _play(args.id, args.agent, args.episodes, args.seed, args.split, args.pixels, _parse_params(args.param))
     for s in result["episodes"]:
         console.print(
             f"seed {s.seed}: {'success' if s.success else 'failure'}  return {s.total_return:+.2f}  "
@@ -196,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="episode k uses seed S+k")
     p.add_argument("--split", choices=["train", "heldout"], default="train")
     p.add_argument("--pixels", action="store_true", help="render pixel observations too")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="pin a randomized parameter (repeatable)")
     p.set_defaults(func=cmd_play)
 
     p = sub.add_parser("demo", help="oracle and random episodes over every env, as a table")

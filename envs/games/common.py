@@ -22,3 +22,12 @@ HELDOUT_PALETTES = ("mono", "desert")
 
 #: the colour parameter every game declares
 PALETTE_PARAM = Param(Choice(TRAIN_PALETTES), Choice(HELDOUT_PALETTES), "colour palette")
+
+#: words for the four moves of grid games (index order up, down, left, right); the compass words are
+#: held out in every game, so an agent trained jointly never saw them in training
+DIRECTION_WORDS: dict[str, tuple[str, ...]] = {
+    "arrows": ("up", "down", "left", "right"),
+    "moves": ("move up", "move down", "move left", "move right"),
+    "compass": ("north", "south", "west", "east"),
+}
+DIRECTION_WORDS_PARAM = Param(Choice(("arrows", "moves")), Choice(("compass",)), "words for the actions")

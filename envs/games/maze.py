@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTES, PALETTE_PARAM
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
 
 
@@ -106,18 +106,14 @@ class MazeEnv(GameEnv):
     | loopiness (fraction of remaining inner walls opened) | 0.05 | [0, 0.1] | [0.15, 0.3] |
     | palette | classic | classic, pastel, night | mono, desert |
     | text_style | grid | grid, coords | local |
-    | action_words | arrows | arrows (up/down/left/right), compass (north/south/west/east) | moves (go up/go down/go left/go right) |
+    | action_words | arrows | arrows (up/down/left/right), moves (move up/move down/move left/move right) | compass (north/south/west/east) |
 
     ## Version History
     * v0: initial version.
     """
 
     ACTIONS: ClassVar[tuple[str, ...]] = ("up", "down", "left", "right")
-    ACTION_WORDS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "arrows": ("up", "down", "left", "right"),
-        "compass": ("north", "south", "west", "east"),
-        "moves": ("go up", "go down", "go left", "go right"),
-    }
+    ACTION_WORDS = DIRECTION_WORDS
     PARAM_SPACE = ParamSpace(
         Params,
         rooms=Param(IntRange(3, 5), IntRange(6, 7), "rooms per side; the grid is 2 * rooms + 1 cells"),
@@ -127,7 +123,7 @@ class MazeEnv(GameEnv):
         ),
         palette=PALETTE_PARAM,
         text_style=Param(Choice(("grid", "coords")), Choice(("local",)), "how the maze is written"),
-        action_words=Param(Choice(("arrows", "compass")), Choice(("moves",)), "words for the actions"),
+        action_words=DIRECTION_WORDS_PARAM,
     )
     oracle_success_rate = 1.0
     CELL = 8

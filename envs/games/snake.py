@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTES, PALETTE_PARAM
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace
 
 # Index i is action i: up, down, left, right (y grows downwards).
@@ -92,18 +92,14 @@ class SnakeEnv(GameEnv):
     | start_length | 3 | 2..4 | 5..6 |
     | palette | classic | classic, pastel, night | mono, desert |
     | text_style | grid | grid, coords | relative |
-    | action_words | arrows | arrows (up/down/left/right), compass (north/south/west/east) | moves (go up/go down/go left/go right) |
+    | action_words | arrows | arrows (up/down/left/right), moves (move up/move down/move left/move right) | compass (north/south/west/east) |
 
     ## Version History
     * v0: initial version.
     """
 
     ACTIONS: ClassVar[tuple[str, ...]] = ("up", "down", "left", "right")
-    ACTION_WORDS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "arrows": ("up", "down", "left", "right"),
-        "compass": ("north", "south", "west", "east"),
-        "moves": ("go up", "go down", "go left", "go right"),
-    }
+    ACTION_WORDS = DIRECTION_WORDS
     PARAM_SPACE = ParamSpace(
         Params,
         width=Param(IntRange(8, 12), IntRange(14, 16), "board columns inside the walls"),
@@ -113,7 +109,7 @@ class SnakeEnv(GameEnv):
         start_length=Param(IntRange(2, 4), IntRange(5, 6), "snake length at the start"),
         palette=PALETTE_PARAM,
         text_style=Param(Choice(("grid", "coords")), Choice(("relative",)), "how the board is written"),
-        action_words=Param(Choice(("arrows", "compass")), Choice(("moves",)), "words for the actions"),
+        action_words=DIRECTION_WORDS_PARAM,
     )
     oracle_success_rate = 1.0
     CELL = 8

@@ -1,0 +1,35 @@
+"""Packaging: one distribution `multiverse-rl`, everything under `multiverse`, nothing generic at the top."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def test_nothing_generic_is_importable_outside_the_repo(tmp_path: Path) -> None:
+    for name in ("envs", "agents", "launch"):
+        out = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=tmp_path, capture_output=True, text=True)
+        assert out.returncode != 0 and "No module named" in out.stderr, name
+    out = subprocess.run(
+        [sys.executable, "-c", "import multiverse.envs, multiverse.agents, multiverse.launch.cli; print('ok')"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_wheel_holds_only_the_multiverse_package(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("multiverse_rl-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert tops == {"multiverse", next(t for t in tops if t.endswith(".dist-info"))}, tops
+    assert "multiverse/envs/games/catch.py" in names and "multiverse/launch/cli.py" in names
+    entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "multiverse = multiverse.launch.cli:main" in entry
