@@ -20,7 +20,7 @@ from multiverse.envs.registry import (
     spec,
 )
 
-from multiverse.envs import games  # noqa: E402,F401  (registers the built-in games)
+from multiverse.envs import games, web  # noqa: E402,F401  (registers the built-in games and web tasks)
 
 __all__ = [
     "ADR",

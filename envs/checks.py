@@ -22,7 +22,7 @@ import numpy as np
 
 from multiverse.envs.play import oracle_agent, play_episode, random_agent
 from multiverse.envs.randomization import RandomizationError, _disjoint
-from multiverse.envs.registry import make
+from multiverse.envs.registry import lookup, make
 
 __all__ = ["CHECKS", "CheckResult", "check_env_id"]
 
@@ -142,7 +142,13 @@ def check_randomization(env_id: str, seeds: int) -> str:
         space = env.unwrapped.randomization_space(**(env.unwrapped.spec.kwargs if env.unwrapped.spec else {}))
         for name, p in space.params.items():
             _require(_disjoint(p.train, p.heldout), f"{name}: held-out overlaps train")
-        n = max(seeds, 10)
+        rng = np.random.default_rng(0)
+        for split in ("train", "heldout"):
+            for _ in range(200):  # the declared space itself: cheap, so many draws
+                for name, value in space.sample(rng, split).items():
+                    _require(space.params[name].dist(split).contains(value), f"{split}: sampled {name}={value!r} outside its range")
+        # the env reports what it played with: a few real resets per split (browser resets are costly)
+        n = 3 if lookup(env_id).kind == "web" else max(seeds, 10)
         for split in ("train", "heldout"):
             for seed in range(n):
                 _, info = env.reset(seed=seed, options={"split": split})
@@ -166,13 +172,15 @@ def check_randomization(env_id: str, seeds: int) -> str:
                 raise CheckFailed(f"reset(options={bad!r}) was accepted; it must raise RandomizationError")
     finally:
         env.close()
-    return f"{len(space.params)} parameters; {n} resets per split inside their ranges; pins and bad options handled"
+    return f"{len(space.params)} parameters; 200 draws and {n} resets per split inside their ranges; pins and bad options handled"
 
 
 def check_oracle(env_id: str, seeds: int) -> str:
     env = make(env_id)
     try:
         need = float(getattr(env.unwrapped, "oracle_success_rate", 1.0))
+        if need <= 0:
+            return "no scripted oracle for this env (it declares oracle_success_rate = 0)"
         stats = [play_episode(env, oracle_agent(), seed=s) for s in range(seeds)]
     finally:
         env.close()

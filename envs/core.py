@@ -106,6 +106,11 @@ class MultiverseEnv(gym.Env):
         """The parameter space an env made with these kwargs samples from."""
         return cls.PARAM_SPACE
 
+    @classmethod
+    def declared_oracle_success_rate(cls, **kwargs: Any) -> float:
+        """The oracle success rate an env made with these kwargs declares."""
+        return cls.oracle_success_rate
+
     # -- what subclasses provide
 
     @property

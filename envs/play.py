@@ -16,17 +16,28 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from multiverse.envs.web.actions import TEXT_TEMPLATE
+
 Agent = Callable[[gym.Env, Any, dict[str, Any]], Any]
 AGENTS = ("random", "oracle")
 
 
+#: words a random agent types into free-text templates such as ``type(5, <text>)``
+RANDOM_WORDS = ("hello", "alice", "blue", "42", "search", "yes", "Paris", "test@example.com")
+
+
 def random_agent(seed: int | None = None) -> Agent:
-    """Uniform over the actions legal now."""
+    """Uniform over the actions legal now; free-text templates get a random word."""
     rng = np.random.default_rng(seed)
 
     def act(env: gym.Env, obs: Any, info: dict[str, Any]) -> Any:
         legal = info["legal_actions"]
-        return legal[int(rng.integers(len(legal)))] if legal else env.action_space.sample()
+        if not legal:
+            return env.action_space.sample()
+        action = legal[int(rng.integers(len(legal)))]
+        if isinstance(action, str) and TEXT_TEMPLATE in action:
+            action = action.replace(TEXT_TEMPLATE, f'"{RANDOM_WORDS[int(rng.integers(len(RANDOM_WORDS)))]}"')
+        return action
 
     return act
 

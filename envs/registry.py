@@ -215,7 +215,7 @@ def spec(id: str) -> dict[str, Any]:
     }
     if hasattr(cls, "randomization_space"):
         out["randomization"] = randomization_space(id).to_json()
-        out["oracle_success_rate"] = getattr(cls, "oracle_success_rate", None)
+        out["oracle_success_rate"] = cls.declared_oracle_success_rate(**s.kwargs)
     if hasattr(cls, "ACTIONS"):
         out["actions"] = list(cls.ACTIONS)
     return out

@@ -170,7 +170,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for col in ("env", "agent", "success", "mean return", "steps/s"):
         table.add_column(col, justify="right" if col != "env" else "left")
     start = time.perf_counter()
+    families = args.family or ["games", "web"]
     for spec in envs.list_envs(kind=args.kind):
+        if spec.family not in families:
+            continue
         for agent in ("oracle", "random"):
             r = _play(spec.id, agent, args.episodes, args.seed, "train")
             table.add_row(spec.id, agent, f"{r['success_rate']:.0%}", f"{r['mean_return']:+.2f}", f"{r['steps_per_s']:,.0f}")
@@ -220,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kind", choices=["game", "web"])
+    p.add_argument("--family", action="append", help="env families to play (repeatable; default: games and web)")
     p.set_defaults(func=cmd_demo)
     return parser
 

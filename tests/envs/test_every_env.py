@@ -15,17 +15,17 @@ import multiverse.envs as menvs
 from multiverse.envs.checks import CHECKS, check_env_id
 from multiverse.envs.play import play_episode, random_agent
 
-from conftest import ALL_IDS
+from conftest import CHECKED_IDS, seeds_for
 
 
 @pytest.mark.parametrize("check", list(CHECKS))
-@pytest.mark.parametrize("env_id", ALL_IDS)
+@pytest.mark.parametrize("env_id", CHECKED_IDS)
 def test_author_check(env_id: str, check: str) -> None:
-    (result,) = check_env_id(env_id, seeds=20, only=[check])
+    (result,) = check_env_id(env_id, seeds=seeds_for(env_id), only=[check])
     assert result.ok, f"{env_id} {check}: {result.detail}"
 
 
-@pytest.mark.parametrize("env_id", ALL_IDS)
+@pytest.mark.parametrize("env_id", CHECKED_IDS)
 def test_random_play_keeps_the_contract(env_id: str) -> None:
     """Random legal actions over a few episodes on both splits: every step keeps the contract."""
     env = menvs.make(env_id)
@@ -42,19 +42,19 @@ def test_random_play_keeps_the_contract(env_id: str) -> None:
     env.close()
 
 
-@pytest.mark.parametrize("env_id", ALL_IDS)
+@pytest.mark.parametrize("env_id", CHECKED_IDS)
 def test_seeds_differ_and_splits_differ(env_id: str) -> None:
     """Different seeds give different episodes; held-out resets give held-out values."""
     env = menvs.make(env_id)
-    texts = {env.reset(seed=s)[0]["text"] for s in range(8)}
-    assert len(texts) > 1, "eight seeds gave one and the same first observation"
+    texts = {env.reset(seed=s)[0]["text"] for s in range(4)}
+    assert len(texts) > 1, "four seeds gave one and the same first observation"
     _, tr = env.reset(seed=0)
     _, ho = env.reset(seed=0, options={"split": "heldout"})
     assert tr["randomization"] != ho["randomization"]
     env.close()
 
 
-@pytest.mark.parametrize("env_id", ALL_IDS)
+@pytest.mark.parametrize("env_id", CHECKED_IDS)
 def test_pixels_and_close_twice(env_id: str) -> None:
     env = menvs.make(env_id, pixels=True, image_size=(64, 48))
     obs, info = env.reset(seed=0)

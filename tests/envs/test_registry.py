@@ -15,7 +15,7 @@ import pytest
 import multiverse.envs as menvs
 from multiverse.envs.registry import RegistryError
 
-from conftest import ALL_IDS, cli_path
+from conftest import ALL_IDS, CHECKED_IDS, cli_path
 
 
 def test_unknown_id_suggests_the_nearest() -> None:
@@ -58,9 +58,10 @@ def test_bad_registrations_are_refused(id: str, kwargs: dict, message: str) -> N
 def test_gymnasium_make_works_for_every_registered_id() -> None:
     for env_id in ALL_IDS:
         env = gym.make(env_id)
-        obs, info = env.reset(seed=0)
-        assert isinstance(obs["text"], str) and info["mission"]
         assert env.spec.max_episode_steps == menvs.lookup(env_id).max_episode_steps
+        if env_id in CHECKED_IDS:  # (the other MiniWoB tasks are reset and played in test_miniwob.py)
+            obs, info = env.reset(seed=0)
+            assert isinstance(obs["text"], str) and info["mission"]
         env.close()
     # without importing multiverse first, through Gymnasium's module:id form
     out = subprocess.run(

@@ -1,0 +1,218 @@
+"""One Chromium per process, isolated from the network, driven from any thread.
+
+Playwright's async API runs on a private thread with its own event loop;
+:meth:`BrowserHost.run` submits a coroutine there and waits with a timeout. So
+the browser works the same from plain scripts, from inside another asyncio loop
+(Ray async actors, notebooks) and from several envs in one process, and a hung
+browser is noticed: the call times out, Chromium is killed and relaunched on
+the next episode.
+
+Isolation: each episode gets a fresh ``BrowserContext``. Requests to
+:data:`ORIGIN` are answered from packaged files (``route.fulfill``); every other
+request — other hosts, other localhost ports, websockets — is aborted, service
+workers are blocked, and Chromium itself is pointed at a dead proxy with no
+loopback bypass, so even a request that escaped routing goes nowhere. Chromium
+refuses ``file://`` from an http page by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import shutil
+import signal
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["BrowserCrashed", "BrowserHost", "ORIGIN", "chromium_path"]
+
+T = TypeVar("T")
+
+#: the reserved origin task pages are served from; it never reaches a network
+ORIGIN = "http://multiverse.test"
+STATIC = Path(__file__).parent / "static"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+    "--disable-breakpad",  # no crashpad handler processes left behind after a kill
+    # Defence in depth behind request routing: anything not fulfilled by us goes to a dead proxy,
+    # loopback included (Chromium bypasses proxies for loopback unless told otherwise).
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
+
+
+class BrowserCrashed(RuntimeError):
+    """Chromium died, hung or could not be started; the message says which."""
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium when present (or ``MULTIVERSE_CHROMIUM``); None means Playwright's own browser."""
+    explicit = os.environ.get("MULTIVERSE_CHROMIUM")
+    if explicit:
+        if not Path(explicit).exists():
+            raise BrowserCrashed(f"MULTIVERSE_CHROMIUM={explicit!r} does not exist; unset it or point it at a chromium binary")
+        return explicit
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+class BrowserHost:
+    """The process's browser. Use :meth:`get`; envs share it and own their contexts."""
+
+    _instance: BrowserHost | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="multiverse-browser", daemon=True)
+        self.thread.start()
+        self._pid = os.getpid()  # a forked child makes its own host
+        self.marker = f"--multiverse-browser={uuid.uuid4().hex}"  # finds our Chromium processes
+        self._pw: Any = None
+        self._browser: Any = None
+        self.launches = 0
+        self._observe_js = (STATIC / "observe.js").read_text()
+
+    @classmethod
+    def get(cls) -> BrowserHost:
+        with cls._lock:
+            if cls._instance is None or os.getpid() != cls._instance._pid:
+                cls._instance = cls()
+                atexit.register(cls._instance.shutdown)
+            return cls._instance
+
+    # -- running coroutines on the browser thread
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on the browser thread; raise :class:`BrowserCrashed` on a timeout or a dead browser."""
+        if threading.current_thread() is self.thread:
+            raise RuntimeError("BrowserHost.run called from the browser thread itself")
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout)
+        except TimeoutError as exc:
+            fut.cancel()
+            self.kill()
+            raise BrowserCrashed(f"the browser did not answer within {timeout:.0f} s; it was killed and will be relaunched") from exc
+        except BrowserCrashed:
+            raise
+        except Exception as exc:
+            if self._is_crash(exc):
+                self._browser = None
+                raise BrowserCrashed(f"the browser crashed ({type(exc).__name__}: {str(exc).splitlines()[0]}); it will be relaunched") from exc
+            raise
+
+    def _is_crash(self, exc: BaseException) -> bool:
+        text = f"{type(exc).__name__} {exc}".lower()
+        dead = self._browser is None or not self._browser.is_connected()
+        return dead or any(s in text for s in ("target closed", "browser has been closed", "targetclosederror", "connection closed"))
+
+    # -- the browser
+
+    async def browser(self) -> Any:
+        """The connected browser, launching (or relaunching) it when needed."""
+        if self._browser is not None and self._browser.is_connected():
+            return self._browser
+        if self._pw is None:
+            from playwright.async_api import async_playwright
+
+            self._pw = await async_playwright().start()
+        path = chromium_path()
+        try:
+            self._browser = await self._pw.chromium.launch(
+                executable_path=path, headless=True, args=[*LAUNCH_ARGS, self.marker], timeout=60_000
+            )
+        except Exception as exc:
+            where = path or "Playwright's bundled chromium"
+            hint = "install Debian's chromium (apt-get install chromium)" if path is None else "check that it starts"
+            raise BrowserCrashed(f"could not launch {where}: {str(exc).splitlines()[0]}; {hint}") from exc
+        self.launches += 1
+        return self._browser
+
+    async def new_context(self, *, viewport: tuple[int, int], serve: Callable[[str], Awaitable[tuple[int, str, bytes] | None]]) -> Any:
+        """A fresh isolated context: ``serve(path)`` answers requests to ORIGIN (None -> 404)."""
+        browser = await self.browser()
+        ctx = await browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            service_workers="block",
+            accept_downloads=False,
+            java_script_enabled=True,
+            bypass_csp=False,
+        )
+        ctx.set_default_timeout(10_000)
+
+        async def handle(route: Any) -> None:
+            url = route.request.url
+            if url.startswith(ORIGIN + "/"):
+                answer = await serve(url[len(ORIGIN):])
+                if answer is not None:
+                    status, ctype, body = answer
+                    await route.fulfill(status=status, content_type=ctype, body=body)
+                    return
+                await route.fulfill(status=404, content_type="text/plain", body=b"not found")
+                return
+            await route.abort("blockedbyclient")
+
+        async def block_socket(ws: Any) -> None:
+            await ws.close(code=1008, reason="network access is blocked in Multiverse tasks")
+
+        await ctx.route("**/*", handle)
+        await ctx.route_web_socket(lambda url: True, block_socket)
+        await ctx.add_init_script(self._observe_js)
+        return ctx
+
+    def pids(self) -> list[int]:
+        """Chromium processes of this host (browser and children)."""
+        import psutil
+
+        out: list[int] = []
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if self.marker in (p.info["cmdline"] or []):
+                    out += [p.pid, *(c.pid for c in p.children(recursive=True))]
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return out
+
+    def kill(self) -> None:
+        """SIGKILL our Chromium (used for hangs); the next episode relaunches it."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._browser = None
+
+    def shutdown(self) -> None:
+        async def stop() -> None:
+            if self._browser is not None:
+                try:
+                    await self._browser.close()
+                except Exception:
+                    pass
+            if self._pw is not None:
+                await self._pw.stop()
+
+        if self.loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+            except Exception:
+                self.kill()
+            self.loop.call_soon_threadsafe(self.loop.stop)

@@ -1,0 +1,420 @@
+"""The browser runtime with real Chromium: isolation, virtual time, crashes and hangs, the action parser."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import multiverse.envs as menvs
+from multiverse.envs.randomization import Choice, Param, ParamSpace
+from multiverse.envs.web.actions import KEYS, Action, format_action, parse
+from multiverse.envs.web.env import WebEnv
+from multiverse.envs.web.task import Observation, Outcome, TaskPage, WebParams, WebTask, page
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeParams(WebParams):
+    probe: str = "a"
+
+
+PROBE_SPACE = ParamSpace(ProbeParams, probe=Param(Choice(("a",)), Choice(("b",))))
+
+
+class Probe(WebTask):
+    """A test page running ``script``; it reports through mv.set and never ends by itself."""
+
+    PARAM_SPACE = PROBE_SPACE
+    script = ""
+
+    def setup(self, rng, params) -> TaskPage:
+        body = '<button onclick="mv.set(\'clicked\', true)">Press</button><input id="t" aria-label="Field">'
+        return TaskPage(page(params, body, script=self.script), "Probe the runtime.", {})
+
+    def validate(self, instance: dict[str, Any], state: Any) -> Outcome:
+        return Outcome()
+
+    def oracle(self, instance: dict[str, Any], obs: Observation) -> str:
+        return "noop()"
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+class CountingServer:
+    """A real HTTP server on loopback that counts every request it gets."""
+
+    def __init__(self) -> None:
+        hits = self.hits = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+                self.wfile.write(b"LEAKED")
+
+            do_POST = do_GET  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def isolation_script(port: int) -> str:
+    """Each attempt records 'blocked' or 'LEAK: ...' under its name."""
+    return f"""
+    const report = (k, v) => mv.set(k, v);
+    const tryFetch = (k, url) => fetch(url).then(r => r.text()).then(t => report(k, 'LEAK: ' + t.slice(0, 20)))
+                                        .catch(() => report(k, 'blocked'));
+    tryFetch('other_host', 'http://example.com/');
+    tryFetch('other_host_https', 'https://example.com/');
+    tryFetch('loopback_port', 'http://127.0.0.1:{port}/fetch');
+    tryFetch('localhost_port', 'http://localhost:{port}/fetch');
+    tryFetch('file_fetch', 'file:///etc/hostname');
+    const img = new Image(); img.onload = () => report('loopback_img', 'LEAK'); img.onerror = () => report('loopback_img', 'blocked');
+    img.src = 'http://127.0.0.1:{port}/img.png';
+    try {{
+      const ws = new WebSocket('ws://127.0.0.1:{port}/ws');
+      ws.onopen = () => report('websocket', 'LEAK');
+      ws.onerror = ws.onclose = () => report('websocket', 'blocked');
+    }} catch (e) {{ report('websocket', 'blocked'); }}
+    try {{
+      const ext = new WebSocket('wss://echo.websocket.org/');
+      ext.onopen = () => report('websocket_ext', 'LEAK');
+      ext.onerror = ext.onclose = () => report('websocket_ext', 'blocked');
+    }} catch (e) {{ report('websocket_ext', 'blocked'); }}
+    try {{ navigator.sendBeacon('http://127.0.0.1:{port}/beacon', 'x'); }} catch (e) {{}}
+    const frame = document.createElement('iframe'); frame.src = 'file:///etc/hostname'; document.body.appendChild(frame);
+    setTimeout(() => {{
+      let t = 'blocked';
+      try {{ const d = frame.contentDocument; if (d && d.body && d.body.innerText.trim()) t = 'LEAK: ' + d.body.innerText.slice(0, 20); }} catch (e) {{}}
+      report('file_iframe', t);
+    }}, 300);
+    const frame2 = document.createElement('iframe'); frame2.src = 'http://127.0.0.1:{port}/frame'; document.body.appendChild(frame2);
+    window.open('http://127.0.0.1:{port}/popup');
+    """
+
+
+def test_pages_reach_nothing_but_their_own_origin() -> None:
+    server = CountingServer()
+
+    class IsolationProbe(Probe):
+        script = isolation_script(server.port)
+
+    env = WebEnv(IsolationProbe)
+    try:
+        env.reset(seed=0)
+        # (websockets here may stay CONNECTING: Playwright's socket mock loses its close event once a page has
+        # both a popup and iframes; they still never reach a server, which the hit count below proves)
+        expected = {"other_host", "other_host_https", "loopback_port", "localhost_port", "file_fetch", "loopback_img",
+                    "file_iframe"}
+        state: dict[str, Any] = {}
+        for _ in range(30):  # each step runs the page's event loop a little; the attempts settle within a few
+            env.step("noop()")
+            state = env.observation.state or {}
+            if expected <= set(state):
+                break
+            time.sleep(0.05)
+        assert expected <= set(state), f"attempts that never finished: {expected - set(state)}"
+        leaks = {k: v for k, v in state.items() if v != "blocked"}
+        assert not leaks, leaks
+        time.sleep(0.5)  # anything in flight would have reached the server by now
+        assert server.hits == [], f"the loopback server was reached: {server.hits}"
+    finally:
+        env.close()
+        server.close()
+
+
+def test_websockets_are_closed_without_connecting() -> None:
+    server = CountingServer()
+
+    class Sockets(Probe):
+        script = f"""
+        for (const [k, url] of [['local', 'ws://127.0.0.1:{server.port}/ws'], ['remote', 'wss://echo.websocket.org/']]) {{
+          const ws = new WebSocket(url);
+          ws.onopen = () => mv.set(k, 'LEAK');
+          ws.onclose = (e) => mv.set(k, 'closed ' + e.code);
+        }}
+        """
+
+    env = WebEnv(Sockets)
+    try:
+        env.reset(seed=0)
+        for _ in range(3):
+            env.step("noop()")
+        assert env.observation.state == {"local": "closed 1008", "remote": "closed 1008"}
+        assert server.hits == []
+    finally:
+        env.close()
+        server.close()
+
+
+def test_navigating_away_from_the_origin_is_blocked() -> None:
+    server = CountingServer()
+
+    class Leaver(Probe):
+        script = f"document.querySelector('button').onclick = () => {{ location.href = 'http://127.0.0.1:{server.port}/away'; }};"
+
+    env = WebEnv(Leaver)
+    try:
+        env.reset(seed=0)
+        _, _, term, trunc, info = env.step("click(1)")
+        assert server.hits == []
+        assert "infra_error" not in info or trunc  # a blocked navigation may end the episode, never raise
+    finally:
+        env.close()
+        server.close()
+
+
+# --------------------------------------------------------------------------- time and determinism
+
+
+class Clocky(Probe):
+    script = """
+    let n = 0;
+    setInterval(() => mv.set('ticks', ++n), 100);
+    mv.set('t0', Date.now());
+    requestAnimationFrame(() => mv.set('raf', true));
+    """
+
+
+def test_page_time_advances_by_step_ms_per_step() -> None:
+    env = WebEnv(Clocky)
+    try:
+        env.reset(seed=0)
+        assert (env.observation.state or {}).get("ticks") is None  # a paused clock: no timer fired at load
+        t0 = env.observation.state["t0"]
+        for k in range(1, 6):
+            time.sleep(0.05)  # wall-clock time must not leak into the page
+            env.step("noop()")
+            assert env.observation.state["ticks"] == k
+        assert env.observation.state["raf"] is True
+        env.reset(seed=1)
+        assert env.observation.state["t0"] == t0  # every episode starts at the same instant
+    finally:
+        env.close()
+
+
+def test_usable_from_inside_a_running_asyncio_loop() -> None:
+    """Ray async actors and notebooks call envs from inside an event loop; the sync API must still work."""
+
+    async def inside() -> float:
+        env = menvs.make("web/ClickButton-v0")
+        try:
+            obs, info = env.reset(seed=0)
+            _, reward, term, _, info = env.step(env.unwrapped.oracle_action())
+            return reward
+        finally:
+            env.close()
+
+    assert asyncio.run(inside()) == 1.0
+
+
+def test_two_envs_share_one_browser() -> None:
+    a, b = menvs.make("web/ClickButton-v0"), menvs.make("web/ClickButton-v0")
+    try:
+        a.reset(seed=0)
+        b.reset(seed=1)
+        assert a.unwrapped._host is b.unwrapped._host
+        _, ra, *_ = a.step(a.unwrapped.oracle_action())
+        _, rb, *_ = b.step(b.unwrapped.oracle_action())
+        assert ra == rb == 1.0
+    finally:
+        a.close()
+        b.close()
+
+
+# --------------------------------------------------------------------------- crashes and hangs
+
+
+def test_killed_chromium_truncates_the_episode_and_the_next_reset_recovers() -> None:
+    env = menvs.make("web/ClickButton-v0")
+    try:
+        env.reset(seed=0)
+        host = env.unwrapped._host
+        launches = host.launches
+        pids = host.pids()
+        assert pids, "no chromium processes found for this host"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        obs, reward, term, trunc, info = env.step(env.unwrapped.oracle_action())
+        assert trunc and not term and reward == 0.0
+        assert "crash" in info["infra_error"] or "closed" in info["infra_error"], info["infra_error"]
+        assert info["success"] is False
+        obs, info = env.reset(seed=3)
+        assert "infra_error" not in info and info["legal_actions"]
+        _, reward, term, _, info = env.step(env.unwrapped.oracle_action())
+        assert term and reward == 1.0 and info["success"] is True
+        assert host.launches == launches + 1
+    finally:
+        env.close()
+
+
+def test_hung_chromium_times_out_and_is_replaced() -> None:
+    env = menvs.make("web/ClickButton-v0", step_timeout=3.0)
+    try:
+        env.reset(seed=0)
+        host = env.unwrapped._host
+        for pid in host.pids():
+            os.kill(pid, signal.SIGSTOP)
+        start = time.monotonic()
+        _, _, term, trunc, info = env.step("click(1)")
+        assert trunc and "did not answer" in info["infra_error"]
+        assert time.monotonic() - start < 15
+        assert host.pids() == [] or all(_is_dead(p) for p in host.pids())
+        _, info = env.reset(seed=1)
+        assert "infra_error" not in info
+        _, reward, *_ = env.step(env.unwrapped.oracle_action())
+        assert reward == 1.0
+    finally:
+        env.close()
+
+
+def _is_dead(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def test_actions_type_select_press_scroll() -> None:
+    class Form(Probe):
+        def setup(self, rng, params) -> TaskPage:
+            body = (
+                '<label for="n">Name</label><input id="n">'
+                '<label for="c">Colour</label><select id="c"><option>Red</option><option>Blue</option></select>'
+                '<div style="height: 3000px"></div><button>Bottom</button>'
+            )
+            script = "document.getElementById('n').addEventListener('keydown', e => mv.push('keys', e.key));"
+            return TaskPage(page(params, body, script=script), "Fill the form.", {})
+
+    env = WebEnv(Form)
+    try:
+        obs, info = env.reset(seed=0)
+        o = env.observation
+        name, colour = o.find("textbox", "Name"), o.find("combobox", "Colour")
+        assert f"type({name.id}, <text>)" in info["legal_actions"]
+        assert f'select({colour.id}, "Blue")' in info["legal_actions"] and "scroll(down)" in info["legal_actions"]
+        assert env.observation.find("button", "Bottom") is None  # below the fold: not listed
+        _, _, _, _, info = env.step(f'type({name.id}, "Ada \\"L\\"")')
+        assert "action_error" not in info and env.observation.find("textbox", "Name").value == 'Ada "L"'
+        _, _, _, _, info = env.step(f'select({colour.id}, "blue")')
+        assert env.observation.find("combobox", "Colour").value == "Blue"
+        _, _, _, _, info = env.step(f"type({colour.id}, \"x\")")
+        assert "not a text field" in info["action_error"]
+        _, _, _, _, info = env.step(f'select({colour.id}, "Green")')
+        assert "has no option 'Green'" in info["action_error"]
+        env.step(f'type({name.id}, "ab")')
+        env.step('press("Enter")')
+        assert env.observation.state["keys"][-3:] == ["a", "b", "Enter"]
+        for scrolls in range(1, 10):
+            env.step("scroll(down)")
+            if env.observation.find("button", "Bottom") is not None:
+                break
+        assert env.observation.find("button", "Bottom") is not None and scrolls >= 3
+        assert "scroll(up)" in env.legal_actions()
+    finally:
+        env.close()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=80))
+def test_parser_never_raises_on_any_text(text: str) -> None:
+    out = parse(text)
+    assert isinstance(out, (Action, str))
+    if isinstance(out, str):
+        assert out  # an error always says something
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.builds(lambda i: Action("click", target=i), st.integers(1, 10**6)),
+        st.builds(lambda i, t: Action("type", target=i, text=t), st.integers(1, 999),
+                  st.text(max_size=40).filter(lambda t: t.isprintable() and t != "<text>")),
+        st.builds(lambda i, t: Action("select", target=i, text=t), st.integers(1, 999), st.text(max_size=40).filter(str.isprintable)),
+        st.builds(lambda k: Action("press", text=k), st.sampled_from(KEYS)),
+        st.builds(lambda d: Action("scroll", text=d), st.sampled_from(["up", "down"])),
+        st.just(Action("noop")),
+    )
+)
+def test_format_then_parse_round_trips(action: Action) -> None:
+    assert parse(format_action(action)) == action
+
+
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ("click(3", "cannot parse"),
+        ("tap(3)", "unknown action 'tap'"),
+        ("click(a)", "must be an element id"),
+        ("click(0)", "must be an element id"),
+        ("click(1, 2)", "takes 1 argument"),
+        ('type(3, "unterminated)', "unterminated string"),
+        ("type(3, <text>)", "replace <text>"),
+        ('press("Hyper")', "unknown key 'Hyper'"),
+        ("scroll(left)", "direction must be up or down"),
+        (42, "an action is a string"),
+        (None, "an action is a string"),
+    ],
+)
+def test_parser_errors_name_the_problem(text: Any, expect: str) -> None:
+    assert expect in parse(text)
+
+
+def test_malformed_actions_in_the_env_are_noops() -> None:
+    env = menvs.make("web/ClickButton-v0")
+    try:
+        obs, info = env.reset(seed=0)
+        for bad in ("click(", "click(999)", 'type(1, "x")', b"click(1)", 3.5):
+            obs2, reward, term, trunc, info = env.step(bad)
+            assert info["action_error"] and reward == 0.0 and not term
+            assert obs2["text"] == obs["text"]
+    finally:
+        env.close()
+
+
+def test_a_step_that_navigates_observes_the_new_document() -> None:
+    """Real navigations (a GET form submit, a link) start after the click returns; the step must wait for them."""
+
+    class TwoDocs(Probe):
+        def setup(self, rng, params) -> TaskPage:
+            body = '<form action="/second" method="get"><input name="q" aria-label="Query" value="x"><button>Go</button></form>'
+            second = page(params, '<h1>Second</h1><a href="/third">Onward</a>', title="Second").encode()
+            third = page(params, "<h1>Third</h1>", title="Third").encode()
+            files = {"/second": ("text/html", second), "/third": ("text/html", third)}
+            return TaskPage(page(params, body, title="First"), "Navigate.", {}, files)
+
+    env = WebEnv(TwoDocs)
+    try:
+        for seed in range(4):
+            env.reset(seed=seed)
+            _, _, _, trunc, info = env.step(f"click({env.observation.find('button', 'Go').id})")
+            assert not trunc and "infra_error" not in info, info
+            assert env.observation.title == "Second" and env.observation.url == "/second?q=x"
+            _, _, _, trunc, info = env.step(f"click({env.observation.find('link', 'Onward').id})")
+            assert env.observation.title == "Third" and "action_error" not in info and not trunc
+    finally:
+        env.close()
