@@ -159,6 +159,8 @@ def lookup(id: str) -> EnvSpec:
         name = id.rsplit("/", 1)[-1].lower()
         close = [i for i in _REGISTRY if name and name.split("-v")[0] in i.lower()][:3]
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    if id.startswith("miniwob/") and not any(i.startswith("miniwob/") for i in _REGISTRY):
+        hint = "; the MiniWoB++ tasks need the miniwob wheel: pip install --no-deps miniwob==1.1.0"
     raise RegistryError(f"unknown env {id!r}{hint} (multiverse envs list)")
 
 

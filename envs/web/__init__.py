@@ -29,3 +29,8 @@ _task("web/Shopping-v0", "shopping:Shopping", 30, ["app", "click"])
 _task("web/ScrollFind-v0", "scroll_find:ScrollFind", 20, ["scroll", "click"])
 _task("web/SortItems-v0", "sort_items:SortItems", 40, ["click", "order"])
 _task("web/DatePicker-v0", "date_picker:DatePicker", 30, ["click", "widget"])
+
+# MiniWoB++ tasks from the miniwob wheel's HTML (installed by launch/setup.sh); none when it is missing
+from multiverse.envs.web.miniwob import register_miniwob  # noqa: E402
+
+register_miniwob()
