@@ -1,1 +1,85 @@
-"""multiverse.agents: the language-model policy, learner, losses, rollouts and episodes."""
+"""multiverse.agents: the language-model policy, learner, losses, rollouts and episodes.
+
+One policy plays every environment: a Hugging Face causal LM with its chat
+template (default: the packaged SmolLM2-135M-Instruct, no network needed). It
+scores every legal action in one packed forward pass and samples from the
+softmax over them, and generates free text for ``type(id, <text>)`` templates
+constrained to the action language. The learner exposes Tinker-style
+primitives (``forward_backward``, ``optim_step``, ``get_weights`` /
+``set_weights``, ``save`` / ``load``); :mod:`multiverse.agents.train_local` is
+the RL loop over them in one process. No Ray here (that is ``multiverse.launch``).
+
+Modules: ``models`` (loading), ``prompt`` (observation -> prompt), ``policy``
+(scoring, sampling, generation), ``losses`` (PPO, GRPO, GAE, ...), ``learner``
+(primitives, checkpoints), ``rollout`` (lockstep episodes, advantages),
+``train_local`` (the loop).
+
+The names below are imported lazily, so ``import multiverse.agents`` stays cheap
+(torch and transformers load on first use).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ModelConfig": "models",
+    "load_model": "models",
+    "build_model": "models",
+    "ModelNotFoundError": "models",
+    "PromptConfig": "prompt",
+    "PromptTooLongError": "prompt",
+    "Turn": "prompt",
+    "Policy": "policy",
+    "PolicyConfig": "policy",
+    "Decision": "policy",
+    "Learner": "learner",
+    "LearnerConfig": "learner",
+    "Sample": "learner",
+    "CheckpointError": "learner",
+    "PPOConfig": "losses",
+    "PPOLoss": "losses",
+    "EpisodeSpec": "rollout",
+    "Episode": "rollout",
+    "run_episodes": "rollout",
+    "compute_advantages": "rollout",
+    "TrainConfig": "train_local",
+    "train": "train_local",
+    "evaluate": "train_local",
+}
+__all__ = [
+    "CheckpointError",
+    "Decision",
+    "Episode",
+    "EpisodeSpec",
+    "Learner",
+    "LearnerConfig",
+    "ModelConfig",
+    "ModelNotFoundError",
+    "PPOConfig",
+    "PPOLoss",
+    "Policy",
+    "PolicyConfig",
+    "PromptConfig",
+    "PromptTooLongError",
+    "Sample",
+    "TrainConfig",
+    "Turn",
+    "build_model",
+    "compute_advantages",
+    "evaluate",
+    "load_model",
+    "run_episodes",
+    "train",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

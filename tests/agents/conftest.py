@@ -1,0 +1,44 @@
+"""Shared pieces of the agents tests: the tiny model's policies and small turns and envs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))  # bandit.py
+
+from multiverse.agents.models import ModelConfig, build_model
+from multiverse.agents.policy import Policy, PolicyConfig
+from multiverse.agents.prompt import PromptConfig, Turn
+
+#: exact arithmetic for comparisons; short prompts keep the byte-level tiny model fast
+FP32 = PolicyConfig(compute_dtype="float32", prompt=PromptConfig(system_prompt="Act.", history_steps=2))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def tiny_policy(*, lora: bool = False, seed: int = 0, config: PolicyConfig = FP32, value_head: bool = False) -> Policy:
+    loaded = build_model(ModelConfig(name="tiny-test", lora=lora, seed=seed, value_head=value_head))
+    return Policy(loaded.model, loaded.tokenizer, config, value_head=value_head)
+
+
+def catch_turn(history: tuple[tuple[str, str], ...] = ()) -> Turn:
+    obs = "Catch the falling ball with your paddle.\n..o..\n.....\n..=..\nBalls left: 1 (caught 0)."
+    return Turn("Catch the falling ball with your paddle.", obs, ["left", "stay", "right"], history)
+
+
+def web_turn() -> Turn:
+    obs = "Log in as alice.\n[1] textbox 'Username'\n[2] button 'Sign in'"
+    return Turn("Log in as alice.", obs, ["click(1)", "click(2)", "type(1, <text>)", 'press("Enter")'])
+
+
+def _turns_for_learner() -> list[Turn]:
+    """Eight turns of varied shape (history, a template, one action) for learner tests."""
+    one = Turn("Wait.", "Wait.\nNothing happens.", ["noop()"])
+    return [catch_turn(), web_turn(), one, catch_turn((("old", "left"),))] * 2

@@ -1,0 +1,158 @@
+"""The policy: packed scoring equals the naive form, sampling, generation in the action language, weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+import torch
+from conftest import FP32, catch_turn, tiny_policy, web_turn
+from multiverse.agents.policy import Policy, PolicyConfig, score_naive
+from multiverse.agents.prompt import Turn
+
+TYPE_ACTION = re.compile(r'^type\(1, "[^"\\\n]*"\)$')
+
+
+def _turns() -> list[Turn]:
+    return [
+        catch_turn(history=(("Catch the falling ball with your paddle.\no....\n..=..", "left"),)),
+        web_turn(),
+        Turn("Wait.", "Wait.\nNothing happens.", ["noop()"]),
+    ]
+
+
+def _params(policy: Policy) -> dict[str, torch.nn.Parameter]:
+    return {n: p for n, p in policy.model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_packed_scoring_equals_naive_scoring_and_gradients(lora: bool) -> None:
+    policy = tiny_policy(lora=lora, seed=3)
+    if lora:  # LoRA B starts at zero; give the adapters values so that they matter
+        with torch.no_grad():
+            for n, p in _params(policy).items():
+                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.05)
+    turns = _turns()
+    decisions = policy.act(turns, generator=torch.Generator().manual_seed(0))
+    # packed: every row in one forward
+    out = policy.evaluate(decisions)
+    packed_scores = out.scores_NA[out.mask_NA]
+    policy.model.zero_grad()
+    packed_scores.sum().backward()
+    packed_grads = {n: p.grad.clone() for n, p in _params(policy).items()}
+    # naive: one forward per candidate
+    policy.model.zero_grad()
+    naive_scores = torch.cat([score_naive(policy, d.prompt_ids, d.candidates) for d in decisions])
+    naive_scores.sum().backward()
+    assert packed_scores.shape == naive_scores.shape == (3 + 4 + 1,)
+    assert torch.allclose(packed_scores, naive_scores, atol=1e-5, rtol=0), (packed_scores - naive_scores).abs().max()
+    worst = max(float((packed_grads[n] - p.grad).abs().max()) for n, p in _params(policy).items())
+    assert worst < 1e-5, worst
+    assert sum(float(g.abs().sum()) for g in packed_grads.values()) > 0
+
+
+def test_act_returns_a_distribution_and_its_log_prob() -> None:
+    policy = tiny_policy()
+    [d] = policy.act([catch_turn()], temperature=0.7, generator=torch.Generator().manual_seed(1))
+    assert d.action in ("left", "stay", "right") and d.action == d.candidates.actions[d.index]
+    assert sum(d.probs) == pytest.approx(1.0, abs=1e-6)
+    scores = policy.score([catch_turn()])[0]
+    assert torch.allclose(torch.tensor(d.probs), torch.softmax(scores / 0.7, -1), atol=1e-6)
+    assert d.logp == pytest.approx(float(torch.log_softmax(scores / 0.7, -1)[d.index]), abs=1e-6)
+    assert d.prompt_ids == policy.encode(catch_turn())[0]
+
+
+def test_sampling_is_seeded_and_greedy_is_the_argmax() -> None:
+    policy = tiny_policy()
+    turns = [catch_turn()] * 16
+    a = [d.action for d in policy.act(turns, temperature=5.0, generator=torch.Generator().manual_seed(7))]
+    b = [d.action for d in policy.act(turns, temperature=5.0, generator=torch.Generator().manual_seed(7))]
+    assert a == b and len(set(a)) > 1  # reproducible, and a hot policy explores
+    best = int(torch.argmax(policy.score([catch_turn()])[0]))
+    assert {d.index for d in policy.act(turns, greedy=True)} == {best}
+
+
+def test_batches_larger_than_one_forward_are_split() -> None:
+    policy = tiny_policy(config=dataclasses.replace(FP32, rows_per_forward=2))
+    turns = _turns() * 2
+    split = policy.act(turns, greedy=True)
+    whole = tiny_policy().act(turns, greedy=True)
+    assert [d.action for d in split] == [d.action for d in whole]
+    assert [d.logp for d in split] == pytest.approx([d.logp for d in whole], abs=1e-5)
+
+
+def test_generation_stays_in_the_action_language_and_its_log_prob_is_exact() -> None:
+    policy = tiny_policy(config=dataclasses.replace(FP32, max_text_tokens=6, temperature=1.5))
+    only_type = Turn("Log in as alice.", "Log in as alice.\n[1] textbox 'Username'", ["type(1, <text>)"])
+    decisions = policy.act([only_type] * 24, generator=torch.Generator().manual_seed(0))
+    text_V, close_V = policy.text_masks()
+    for d in decisions:
+        assert TYPE_ACTION.match(d.action), d.action
+        assert 1 <= len(d.gen_ids) <= 6 and close_V[d.gen_ids[-1]] and all(text_V[t] for t in d.gen_ids[:-1])
+    assert len({d.action for d in decisions}) > 10
+    assert any(len(d.gen_ids) == 6 for d in decisions)  # the closing quote is forced at the limit
+    # training re-scores the same tokens to the same log-prob (packed, vs the KV-cache sampling loop)
+    out = policy.evaluate(decisions)
+    assert out.logp_N.tolist() == pytest.approx([d.logp for d in decisions], abs=1e-4)
+    # and a template competes with the fixed actions under one softmax
+    mixed = policy.act([web_turn()] * 32, temperature=5.0, generator=torch.Generator().manual_seed(0))
+    assert any(TYPE_ACTION.match(d.action) for d in mixed) and any(d.action == "click(2)" for d in mixed)
+
+
+def test_bad_legal_actions_are_clear_errors() -> None:
+    policy = tiny_policy()
+    with pytest.raises(ValueError, match="legal-action list is empty"):
+        policy.act([Turn("m", "m", [])])
+    with pytest.raises(ValueError, match="non-empty string"):
+        policy.act([Turn("m", "m", ["left", ""])])
+    with pytest.raises(ValueError, match="more than one <text>"):
+        policy.act([Turn("m", "m", ["type(<text>, <text>)"])])
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        PolicyConfig(temperature=0)
+
+
+def test_bf16_autocast_scores_close_to_float32() -> None:
+    exact = tiny_policy().score(_turns())
+    fast = tiny_policy(config=dataclasses.replace(FP32, compute_dtype="bfloat16")).score(_turns())
+    for a, b in zip(exact, fast):
+        assert torch.allclose(a, b, atol=0.5), (a, b)
+
+
+def test_set_weights_on_a_second_policy_gives_identical_actions() -> None:
+    turns = _turns() * 3
+    first, second = tiny_policy(seed=0), tiny_policy(seed=1)
+    assert not torch.allclose(first.score(turns)[0], second.score(turns)[0])
+    second.set_weights(first.get_weights())
+    a = first.act(turns, temperature=3.0, generator=torch.Generator().manual_seed(5))
+    b = second.act(turns, temperature=3.0, generator=torch.Generator().manual_seed(5))
+    assert [d.action for d in a] == [d.action for d in b]
+    assert [d.logp for d in a] == [d.logp for d in b]
+
+
+def test_lora_weights_are_only_the_adapters_and_transfer() -> None:
+    # same base model (seed); the first policy's adapters are then moved away from the shared initial values
+    first, second = tiny_policy(lora=True, value_head=True), tiny_policy(lora=True, value_head=True)
+    weights = first.get_weights()
+    adapters = [n for n in weights if "lora_" in n]
+    assert len(adapters) == 2 * 7 * 2  # A and B, 7 target modules, 2 layers
+    assert set(weights) - set(adapters) == {"value_head.weight", "value_head.bias"}
+    assert sum(w.numel() for w in weights.values()) < 0.2 * sum(p.numel() for p in first.model.parameters())
+    with torch.no_grad():
+        for n, p in first.trainable_parameters().items():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.05)
+    second.set_weights(first.get_weights())
+    a = first.act(_turns(), temperature=2.0, generator=torch.Generator().manual_seed(5))
+    b = second.act(_turns(), temperature=2.0, generator=torch.Generator().manual_seed(5))
+    assert [(d.action, d.logp, d.value) for d in a] == [(d.action, d.logp, d.value) for d in b]
+    assert a[0].value != 0.0  # the value head is live
+
+
+def test_set_weights_rejects_weights_of_another_model() -> None:
+    with pytest.raises(ValueError, match="do not match this policy's trainable tensors"):
+        tiny_policy(lora=True).set_weights(tiny_policy(lora=False).get_weights())
+    weights = tiny_policy().get_weights()
+    name = next(iter(weights))
+    weights[name] = weights[name][:1]
+    with pytest.raises(ValueError, match=f"{re.escape(name)} has shape"):
+        tiny_policy().set_weights(weights)
