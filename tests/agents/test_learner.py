@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FP32, _turns_for_learner
+from agent_helpers import FP32, _turns_for_learner
 from multiverse.agents.learner import CheckpointError, Learner, LearnerConfig, Sample
 from multiverse.agents.losses import PPOConfig, PPOLoss
 from multiverse.agents.models import ModelConfig

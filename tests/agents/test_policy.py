@@ -7,7 +7,7 @@ import re
 
 import pytest
 import torch
-from conftest import FP32, catch_turn, tiny_policy, web_turn
+from agent_helpers import FP32, catch_turn, tiny_policy, web_turn
 from multiverse.agents.policy import Policy, PolicyConfig, score_naive
 from multiverse.agents.prompt import Turn
 

@@ -7,7 +7,7 @@ import json
 import multiverse.envs as menvs
 import pytest
 import torch
-from conftest import tiny_policy
+from agent_helpers import tiny_policy
 from multiverse.agents.losses import EnvReturnScaler
 from multiverse.agents.policy import Policy
 from multiverse.agents.rollout import Episode, EpisodeSpec, Step, compute_advantages, run_episodes, to_samples

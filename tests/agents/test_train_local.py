@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bandit import SignalBandit
-from conftest import FP32
+from agent_helpers import FP32
 from multiverse.agents.learner import Learner, LearnerConfig
 from multiverse.agents.losses import PPOConfig
 from multiverse.agents.models import ModelConfig

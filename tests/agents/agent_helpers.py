@@ -1,14 +1,10 @@
-"""Shared pieces of the agents tests: the tiny model's policies and small turns and envs."""
+"""Shared pieces of the agents tests: the tiny model's policies and small turns.
+
+Not a conftest.py: the tests import these by name, and a second ``conftest`` module would shadow
+tests/conftest.py when the whole suite is collected. (Torch runs one thread: tests/conftest.py sets
+OMP_NUM_THREADS=1 before torch is imported.)"""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-import pytest
-import torch
-
-sys.path.insert(0, str(Path(__file__).parent))  # bandit.py
 
 from multiverse.agents.models import ModelConfig, build_model
 from multiverse.agents.policy import Policy, PolicyConfig
@@ -16,11 +12,6 @@ from multiverse.agents.prompt import PromptConfig, Turn
 
 #: exact arithmetic for comparisons; short prompts keep the byte-level tiny model fast
 FP32 = PolicyConfig(compute_dtype="float32", prompt=PromptConfig(system_prompt="Act.", history_steps=2))
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def tiny_policy(*, lora: bool = False, seed: int = 0, config: PolicyConfig = FP32, value_head: bool = False) -> Policy:
