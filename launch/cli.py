@@ -5,6 +5,9 @@
     multiverse envs check ID [ID ...] | --all [--kind K] [--seeds N]
     multiverse play ID --agent random|oracle --episodes N --seed S [--split heldout] [--param NAME=VALUE]
     multiverse demo [--episodes N]
+    multiverse train --config FILE [KEY=VALUE ...] | --resume RUN_DIR [KEY=VALUE ...]
+    multiverse plot RUN_DIR
+    multiverse submit --config FILE [KEY=VALUE ...] [--address URL] [--no-wait]
 
 Bad input (an unknown env id, a bad parameter or option) ends with one line
 naming what was wrong and exit status 2, never a traceback.
@@ -182,6 +185,73 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- train, plot, submit
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from multiverse.launch.config import ConfigError, load_config
+    from multiverse.launch.train import train
+
+    if (args.config is None) == (args.resume is None):
+        raise UsageError("give --config FILE (a new run) or --resume RUN_DIR (continue one), not both")
+    overrides = list(args.overrides) + ([f"ray.address={args.address}"] if args.address else [])
+    try:
+        if args.resume is not None:
+            from pathlib import Path
+
+            cfg_file = Path(args.resume) / "config.yaml"
+            if not cfg_file.is_file():
+                raise UsageError(f"{args.resume} is not a run dir (no config.yaml in it)")
+            config = load_config(cfg_file, overrides)
+        else:
+            config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        train(config, resume=args.resume, config_name=args.config)
+    except (FileExistsError, FileNotFoundError, ConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from multiverse.launch.plot import plot_run
+
+    try:
+        paths = plot_run(args.run_dir)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    for p in paths:
+        console.print(str(p))
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from multiverse.launch.cluster import submit
+    from multiverse.launch.config import ConfigError
+
+    try:
+        code, job = submit(args.config, args.overrides, address=args.address, working_dir=args.working_dir,
+                           wait=not args.no_wait, submission_id=args.submission_id)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"multiverse submit: job {job} {'submitted' if args.no_wait else 'finished'} (exit status {code})",
+          file=sys.stderr)
+    return code
+
+
+def _train_help() -> str:
+    from multiverse.launch.config import describe_fields
+
+    return (
+        "Overrides are KEY=VALUE with dotted keys; values are YAML (numbers, true/false, null, [lists], {maps}).\n"
+        "  multiverse train --config launch/configs/smoke.yaml run.iterations=3 rollout.workers=1\n"
+        "  multiverse train --config local envs.train='{games/Catch-v0: 2, web/ClickButton-v0: 1}'\n"
+        "  multiverse train --resume runs/local-20250101-120000-42 run.iterations=40\n\n"
+        "Config fields:\n" + describe_fields()
+    )
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -225,6 +295,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=["game", "web"])
     p.add_argument("--family", action="append", help="env families to play (repeatable; default: games and web)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train one policy jointly across envs on Ray (see train --help)",
+                       description="Train one language-model policy jointly across envs on Ray rollout workers. "
+                       "Writes a run dir: config.yaml, metrics.csv, eval.csv, evals/, tb/ (TensorBoard), checkpoints/.",
+                       epilog=_train_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="a YAML config, or a shipped one by name: smoke, local, cluster")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else an embedded Ray)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. run.iterations=3")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("plot", help="write PNG learning curves of a run dir into RUN_DIR/plots")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("submit", help="run multiverse train on a Ray cluster with ray job submit",
+                       description="Validate the config here, then `ray job submit --working-dir . -- multiverse train "
+                       "--config ...` to the cluster's dashboard address. Start the cluster from an environment where "
+                       "multiverse is installed. The run dir goes under run.root resolved here (pass run.root=... for "
+                       "a path the cluster shares).")
+    p.add_argument("--config", required=True, help="a YAML config inside the working dir, or a shipped one by name")
+    p.add_argument("--address", help="the cluster's dashboard, e.g. http://127.0.0.1:8265 (default: RAY_ADDRESS)")
+    p.add_argument("--working-dir", default=".", help="uploaded to the cluster for the job (default: .)")
+    p.add_argument("--submission-id", help="the job's id (default: multiverse-<config>-<time>)")
+    p.add_argument("--no-wait", action="store_true", help="return once submitted instead of following the logs")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    p.set_defaults(func=cmd_submit)
     return parser
 
 

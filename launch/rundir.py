@@ -1,0 +1,219 @@
+"""A training run's folder: resolved config, metrics (CSV + TensorBoard), evaluation tables, checkpoints.
+
+    RUN_DIR/
+      config.yaml            the config as resolved (what --resume reads)
+      metrics.csv            one row per iteration (the same scalars as TensorBoard)
+      eval.csv               one row per evaluation, env and split
+      evals/iter_NNNNNN.md   each evaluation as a table
+      tb/                    TensorBoard event files (tensorboard --logdir RUN_DIR/tb)
+      checkpoints/iter_NNNNNN/{learner/, trainer.json}
+      plots/                 written by `multiverse plot RUN_DIR`
+
+A checkpoint is written into a temporary folder (the learner's safetensors and
+JSON, then the trainer's state: iteration, RNG, sampler, ADR, counters) and
+renamed into place: a crash mid-write leaves the previous checkpoints as they
+were. Resuming truncates the CSVs and TensorBoard after the checkpoint's
+iteration, so a resumed run reads as one run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CHECKPOINT_FAULT_ENV", "MetricsLog", "RunDir"]
+
+#: test hook: ``kill-in-checkpoint:N`` SIGKILLs the process halfway through writing checkpoint N
+CHECKPOINT_FAULT_ENV = "MULTIVERSE_FAULT"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunDir:
+    """Paths and checkpoints of one run (see the module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.config_file = self.path / "config.yaml"
+        self.metrics_csv = self.path / "metrics.csv"
+        self.eval_csv = self.path / "eval.csv"
+        self.evals = self.path / "evals"
+        self.tb = self.path / "tb"
+        self.checkpoints = self.path / "checkpoints"
+        self.plots = self.path / "plots"
+
+    def create(self, config_yaml: str) -> None:
+        if self.path.exists() and any(self.path.iterdir()):
+            raise FileExistsError(f"run dir {self.path} already exists and is not empty; "
+                                  f"resume it with --resume {self.path} or choose another run.name")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_config(config_yaml)
+
+    def write_config(self, config_yaml: str) -> None:
+        _write_atomic(self.config_file, config_yaml)
+
+    # -- checkpoints
+
+    def checkpoint_dirs(self) -> list[Path]:
+        """Complete checkpoints, oldest first (a folder renamed into place holds trainer.json)."""
+        if not self.checkpoints.is_dir():
+            return []
+        found = [p for p in self.checkpoints.glob("iter_*") if (p / "trainer.json").is_file()]
+        return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+
+    def latest_checkpoint(self) -> Path | None:
+        dirs = self.checkpoint_dirs()
+        return dirs[-1] if dirs else None
+
+    def save_checkpoint(self, iteration: int, save_learner: Callable[[Path], None], state: Mapping[str, Any],
+                        keep: int) -> Path:
+        """Write ``checkpoints/iter_N`` atomically, then drop all but the ``keep`` newest."""
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        final = self.checkpoints / f"iter_{iteration:06d}"
+        tmp = Path(tempfile.mkdtemp(prefix=f".iter_{iteration:06d}.tmp-", dir=self.checkpoints))
+        save_learner(tmp / "learner")
+        fault = os.environ.get(CHECKPOINT_FAULT_ENV, "")
+        if fault == f"kill-in-checkpoint:{iteration}":
+            os.kill(os.getpid(), signal.SIGKILL)  # the learner is written, the trainer state is not
+        text = json.dumps(dict(state), indent=1) + "\n"
+        with open(tmp / "trainer.json", "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        if final.exists():  # the same iteration again (a resumed run): replace it whole
+            old = self.checkpoints / f".{final.name}.old-{os.getpid()}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+        _fsync_dir(self.checkpoints)
+        for old in self.checkpoint_dirs()[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        for left in self.checkpoints.glob(".iter_*.tmp-*"):  # debris of an interrupted write
+            if left != tmp:
+                shutil.rmtree(left, ignore_errors=True)
+        return final
+
+    @staticmethod
+    def read_state(checkpoint: Path) -> dict[str, Any]:
+        return json.loads((checkpoint / "trainer.json").read_text())
+
+
+class _Csv:
+    """A CSV whose columns may grow: rewritten whole (atomically) when a row brings a new column."""
+
+    def __init__(self, path: Path, first: Sequence[str]) -> None:
+        self.path, self.first = path, list(first)
+        self.rows: list[dict[str, Any]] = []
+        self.columns: list[str] = list(first)
+        if path.is_file():
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                self.columns = list(reader.fieldnames or first)
+                self.rows = [dict(r) for r in reader]
+
+    def truncate(self, keep: Callable[[dict[str, Any]], bool]) -> None:
+        self.rows = [r for r in self.rows if keep(r)]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self.columns, restval="")
+        w.writeheader()
+        w.writerows(self.rows)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.path, buf.getvalue())
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        row = {k: _fmt(v) for k, v in row.items()}
+        self.rows.append(row)
+        new = [k for k in row if k not in self.columns]
+        if new or not self.path.is_file():
+            self.columns += new
+            self._rewrite()
+            return
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.columns, restval="").writerow(row)
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    return v
+
+
+class MetricsLog:
+    """metrics.csv, eval.csv, evals/*.md and TensorBoard scalars of a run."""
+
+    def __init__(self, run: RunDir, *, resume_after: int | None = None) -> None:
+        from tensorboardX import SummaryWriter
+
+        self.run = run
+        self.metrics = _Csv(run.metrics_csv, ["iteration"])
+        self.eval = _Csv(run.eval_csv, ["iteration", "env", "split", "role", "success", "return", "length", "episodes"])
+        if resume_after is not None:
+            self.metrics.truncate(lambda r: int(r["iteration"]) <= resume_after)
+            self.eval.truncate(lambda r: int(r["iteration"]) <= resume_after)
+            for md in run.evals.glob("iter_*.md") if run.evals.is_dir() else []:
+                if int(md.stem.split("_")[1]) > resume_after:
+                    md.unlink()
+        # purge_step drops events a crashed run wrote after the checkpoint it resumes from
+        self.tb = SummaryWriter(str(run.tb), purge_step=None if resume_after is None else resume_after + 1,
+                                flush_secs=10)
+
+    def log(self, iteration: int, row: Mapping[str, Any]) -> None:
+        self.metrics.append({"iteration": iteration, **row})
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                self.tb.add_scalar(k, v, iteration)
+        self.tb.flush()
+
+    def log_eval(self, iteration: int, rows: Sequence[Mapping[str, Any]]) -> str:
+        """Append the evaluation rows; returns them as a Markdown table (also written to evals/)."""
+        for r in rows:
+            self.eval.append({"iteration": iteration, **r})
+            for k in ("success", "return", "length"):
+                if isinstance(r[k], float) and math.isfinite(r[k]):
+                    self.tb.add_scalar(f"eval/{r['split']}/{k}/{r['env']}", r[k], iteration)
+        ok = [r["success"] for r in rows if isinstance(r["success"], float) and math.isfinite(r["success"])]
+        if ok:
+            self.tb.add_scalar("eval/success", sum(ok) / len(ok), iteration)
+        self.tb.flush()
+        lines = [f"# evaluation at iteration {iteration} (greedy)", "",
+                 "| env | role | split | success | return | length | episodes |", "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['env']} | {r['role']} | {r['split']} | {r['success']:.3f} | {r['return']:+.3f} | "
+                         f"{r['length']:.1f} | {r['episodes']} |")
+        text = "\n".join(lines) + "\n"
+        self.run.evals.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.run.evals / f"iter_{iteration:06d}.md", text)
+        return text
+
+    def close(self) -> None:
+        self.tb.close()

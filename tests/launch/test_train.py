@@ -1,0 +1,252 @@
+"""multiverse train on real local Ray with the tiny-test model: config errors, outputs, exact resume, faults, plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from multiverse.launch.config import ConfigError, RunConfig, _walk, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+GAMES_ONLY = "envs.train={games/Catch-v0: 1}"
+
+
+def smoke(root: Path, *overrides: str) -> RunConfig:
+    return load_config("smoke", [f"run.root={root}", *overrides])
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One embedded Ray for the in-process runs of this module (each run starts and stops its own workers)."""
+    import ray
+
+    from multiverse.launch.cluster import init_ray
+
+    init_ray(None, dashboard=False, num_cpus=4, needed_cpus=4)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def four_iterations(ray_session, tmp_path_factory) -> Path:
+    """The smoke config run for 4 iterations without interruption."""
+    from multiverse.launch.train import train
+
+    root = tmp_path_factory.mktemp("runs")
+    return train(smoke(root, "run.iterations=4", "run.name=straight"), config_name="smoke")
+
+
+# --------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["rollout.wrkers=2"], "unknown field 'rollout.wrkers'; did you mean 'rollout.workers'?"),
+        (["rollout.workers=0"], "rollout.workers: Input should be greater than or equal to 1"),
+        (["algorithm.name=sarsa"], "algorithm.name: Input should be 'grpo' or 'ppo'"),
+        (["envs.train={games/Snak-v0: 1}"], "envs.train: unknown env 'games/Snak-v0'; did you mean 'games/Snake-v0'?"),
+        (["envs.heldout_ids=[web/Nope-v0]"], "envs.heldout_ids: unknown env 'web/Nope-v0'"),
+        (["envs.params={games/Catch-v0: {widht: 5}}"], "unknown parameter 'widht'; did you mean 'width'?"),
+        (["run.iterations"], "an override must be KEY=VALUE"),
+        (["algorithm.name=ppo", "algorithm.value_head=false"], "algorithm.name=ppo needs a value head"),
+    ],
+)
+def test_bad_config_names_the_field(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config("smoke", overrides)
+    assert message in str(err.value)
+
+
+def test_bad_config_on_the_command_line_starts_nothing(multiverse_cli: str, tmp_path: Path) -> None:
+    out = subprocess.run([multiverse_cli, "train", "--config", "smoke", f"run.root={tmp_path}", "model.lr=3"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "unknown field 'model.lr'" in out.stderr
+    assert list(tmp_path.iterdir()) == []  # no run dir, no Ray
+
+
+def test_help_documents_every_field(multiverse_cli: str) -> None:
+    out = subprocess.run([multiverse_cli, "train", "--help"], capture_output=True, text=True, timeout=120).stdout
+    for key, annotation, field in _walk(RunConfig):
+        assert key in out, key
+        assert field.description, f"{key} has no doc"
+
+
+def test_shipped_configs_are_valid() -> None:
+    for name in ("smoke", "local", "cluster"):
+        config = load_config(ROOT / "launch" / "configs" / f"{name}.yaml")
+        assert len(config.env_ids()) >= 2, name
+    local = load_config("local")
+    assert local.model.name == "default" and any(i.startswith("web/") for i in local.env_ids())
+    assert load_config("cluster").ray.learner == "auto" and "/" in load_config("cluster").model.name
+
+
+# --------------------------------------------------------------------------- outputs and exact resume
+
+
+def test_run_dir_holds_config_metrics_tensorboard_evals_and_checkpoints(four_iterations: Path) -> None:
+    run = four_iterations
+    assert load_config(run / "config.yaml").run.iterations == 4  # the resolved config reloads
+    metrics = rows(run / "metrics.csv")
+    assert [int(r["iteration"]) for r in metrics] == [1, 2, 3, 4]
+    for key in ("train/success/games/Catch-v0", "train/return/web/ClickButton-v0", "update/loss", "update/entropy",
+                "update/approx_kl", "adv/adv_var_with_baseline", "adv/adv_var_no_baseline", "perf/env_steps_per_s",
+                "perf/tokens_per_s", "perf/iteration_s", "faults/episodes_lost", "sampler/prob/games/Catch-v0",
+                "adr/entropy/games/Catch-v0"):
+        assert metrics[-1][key] != "", key
+    assert all(int(r["perf/episodes"]) == 8 and int(r["faults/episodes_lost"]) == 0 for r in metrics)
+    evals = rows(run / "eval.csv")
+    assert sorted({int(r["iteration"]) for r in evals}) == [0, 2, 4]  # before, every 2, after the last
+    assert {(r["env"], r["role"]) for r in evals} == {
+        ("games/Catch-v0", "train"), ("web/ClickButton-v0", "train"), ("games/Maze-v0", "held-out")}
+    assert "| games/Maze-v0 | held-out | heldout |" in (run / "evals" / "iter_000004.md").read_text()
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert [p.name for p in (run / "checkpoints").iterdir()] and len(list((run / "checkpoints").glob("iter_*"))) == 3
+    state = json.loads((run / "checkpoints" / "iter_000004" / "trainer.json").read_text())
+    assert state["iteration"] == 4 and state["learner_step"] >= 4 and state["adr"]["games/Catch-v0"]["ranges"]
+
+
+def test_two_plus_resumed_two_equals_four(four_iterations: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from multiverse.launch.train import train
+
+    first = train(smoke(tmp_path, "run.iterations=2", "run.name=split"), config_name="smoke")
+    resumed = train(load_config(first / "config.yaml", ["run.iterations=4"]), resume=first)
+    assert resumed == first
+    a, b = rows(four_iterations / "metrics.csv"), rows(first / "metrics.csv")
+    assert [int(r["iteration"]) for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b):
+        for key in ra:
+            if key.startswith(("train/", "update/", "adv/", "sampler/", "adr/")) and ra[key]:
+                assert float(rb[key]) == pytest.approx(float(ra[key]), rel=1e-5, abs=1e-6), (ra["iteration"], key)
+    wa = load_file(str(four_iterations / "checkpoints" / "iter_000004" / "learner" / "weights.safetensors"))
+    wb = load_file(str(first / "checkpoints" / "iter_000004" / "learner" / "weights.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert (wa[k] - wb[k]).abs().max() <= 1e-5, k
+    sa = json.loads((four_iterations / "checkpoints" / "iter_000004" / "trainer.json").read_text())
+    sb = json.loads((first / "checkpoints" / "iter_000004" / "trainer.json").read_text())
+    assert sa["rng"] == sb["rng"] and sa["np_rng"] == sb["np_rng"] and sa["adr"] == sb["adr"]
+    for k in ("fast", "slow"):
+        assert sa["sampler"][k] == pytest.approx(sb["sampler"][k])
+
+
+def test_plot_writes_pngs(four_iterations: Path, multiverse_cli: str) -> None:
+    out = subprocess.run([multiverse_cli, "plot", str(four_iterations)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    names = {p.name for p in (four_iterations / "plots").glob("*.png")}
+    assert {"success.png", "return.png", "training.png", "throughput.png", "env_games_Catch-v0.png",
+            "env_games_Maze-v0.png"} <= names
+    for p in (four_iterations / "plots").glob("*.png"):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+
+
+def test_workers_act_with_the_weights_of_the_latest_update(ray_session) -> None:
+    import dataclasses
+
+    from multiverse.agents.rollout import EpisodeSpec, compute_advantages, to_samples
+    from multiverse.launch.train import learner_config
+    from multiverse.launch.workers import Task, WorkerPool, make_learner
+
+    config = load_config("smoke", [GAMES_ONLY])
+    lcfg = learner_config(config)
+    learner, where = make_learner(dataclasses.asdict(lcfg), {}, placement="driver", gpus=0, threads=None)
+    pool = WorkerPool(1, {"model": dataclasses.asdict(lcfg.model), "policy": dataclasses.asdict(lcfg.policy),
+                          "value_head": False, "envs_per_id": 2, "torch_threads": 1},
+                      num_cpus=1, torch_threads=1, max_restarts=0)
+    try:
+        task = Task(0, [EpisodeSpec("games/Catch-v0", 0, {"params": {"width": 5, "height": 6, "balls": 1}})] * 2,
+                    seed=0, max_steps=3)
+        for version in range(2):
+            pool.broadcast(learner.weights())
+            [result], stats = pool.run([task])
+            assert result is not None and stats["episodes_lost"] == 0
+            expected = float(sum(w.abs().sum() for w in learner.weights().values()))
+            [(loaded, checksum)] = pool.call_all("weights_version")
+            assert loaded == version and checksum == pytest.approx(expected, rel=1e-6)
+            # a real update on these episodes (advantage 1 everywhere), so the next version differs
+            advs, targets, _ = compute_advantages(result.episodes, normalize=False)
+            learner.call("update", to_samples(result.episodes, [a + 1.0 for a in advs], targets), 1, 8, 0)
+            assert float(sum(w.abs().sum() for w in learner.weights().values())) != pytest.approx(expected, rel=1e-9)
+    finally:
+        pool.close()
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_killed_worker_and_killed_chromium_cost_only_their_episodes(ray_session, tmp_path: Path) -> None:
+    from multiverse.launch.train import Hooks, train
+
+    pools: list = []
+
+    def dispatched(it: int, pool) -> None:
+        pools.append(pool)
+        if it == 3:  # SIGKILL worker 0 while its task runs
+            os.kill(pool.pids[0], signal.SIGKILL)
+
+    def finished(it: int, row: dict) -> None:
+        if it == 1:  # each worker's Chromium dies at the first web step of its next task with web envs
+            pools[0].call_all("arm_browser_kill", 1)
+
+    config = smoke(tmp_path, "run.iterations=4", "run.eval_every=0", "run.checkpoint_every=0",
+                   "envs.train={web/ClickButton-v0: 1, games/Catch-v0: 1}", "envs.curriculum=none", "envs.heldout_ids=[]")
+    run = train(config, hooks=Hooks(on_rollout_dispatched=dispatched, on_iteration=finished))
+    m = {int(r["iteration"]): r for r in rows(run / "metrics.csv")}
+    assert sorted(m) == [1, 2, 3, 4]
+    # iteration 2: Chromium killed mid-episode -> those episodes end with infra_error and are not trained on
+    assert int(m[2]["faults/infra_errors"]) >= 1 and int(m[2]["faults/episodes_lost"]) == 0
+    assert int(m[2]["perf/episodes"]) == 8 and m[2]["update/loss"] != ""
+    # iteration 3: a worker died mid-iteration -> its task's episodes lost and counted, the others' kept
+    lost, kept = int(m[3]["faults/episodes_lost"]), int(m[3]["perf/episodes"])
+    assert lost == 2 and kept == 6, (lost, kept)  # a task is one group of 2 episodes in smoke
+    assert int(m[3]["faults/workers_restarted"]) == 1 and m[3]["update/loss"] != ""
+    # iteration 4: the replaced worker and relaunched Chromiums, nothing lost (a worker that got no web task in
+    # iteration 2 is still armed and may kill its Chromium once more: counted, as in iteration 2)
+    assert int(m[4]["perf/episodes"]) == 8 and int(m[4]["faults/episodes_lost"]) == 0 and m[4]["update/loss"] != ""
+
+
+def test_crash_mid_checkpoint_keeps_the_previous_one_and_resume_works(ray_session, multiverse_cli: str,
+                                                                       tmp_path: Path) -> None:
+    from multiverse.agents.learner import Learner
+    from multiverse.launch.train import train
+
+    env = dict(os.environ, MULTIVERSE_FAULT="kill-in-checkpoint:2")
+    # Its own session, so that what the killed trainer leaves of its embedded Ray can be ended by group id.
+    proc = subprocess.Popen([multiverse_cli, "train", "--config", "smoke", f"run.root={tmp_path}", "run.name=crash",
+                             "run.iterations=3", "rollout.workers=1", "run.eval_every=0", GAMES_ONLY,
+                             "envs.heldout_ids=[]", "algorithm.name=ppo", "ray.learner=actor",
+                             "ray.learner_gpus=0"],
+                            stdout=open(tmp_path / "out.log", "w"), stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+    try:
+        proc.wait(timeout=300)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == -signal.SIGKILL, (tmp_path / "out.log").read_text()
+    run = tmp_path / "crash"
+    ckpts = run / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("iter_*")) == ["iter_000001"]
+    assert list(ckpts.glob(".iter_000002.tmp-*"))  # the interrupted write, never renamed into place
+    assert Learner.from_checkpoint(ckpts / "iter_000001" / "learner").step >= 1
+    train(load_config(run / "config.yaml"), resume=run)  # PPO with a value head, the learner in an actor
+    metrics = rows(run / "metrics.csv")
+    assert [int(r["iteration"]) for r in metrics] == [1, 2, 3] and metrics[-1]["update/value_loss"] != ""
+    assert sorted(p.name for p in ckpts.glob("iter_*")) == ["iter_000001", "iter_000002", "iter_000003"]
+    assert not list(ckpts.glob(".iter_*"))
