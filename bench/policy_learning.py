@@ -36,7 +36,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--groups", type=int, default=8, help="groups per iteration (same seed and params)")
     p.add_argument("--group-size", type=int, default=4)
     p.add_argument("--eval-episodes", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--temperature", type=float, default=2.0,
+                   help="sampling temperature of rollouts (greedy evaluation ignores it); at 1.0 the default model "
+                        "is almost deterministic on Catch, every episode of a group is the same and GRPO gets no signal")
+    p.add_argument("--score-norm", choices=("sum", "mean"), default="mean",
+                   help="candidate score: summed or mean token log-likelihood (mean removes the bias to short actions)")
+    p.add_argument("--entropy", type=float, default=0.03, help="entropy bonus coefficient")
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--seed", type=int, default=0)
@@ -58,10 +64,11 @@ def main(argv: list[str] | None = None) -> None:
         learner=LearnerConfig(
             model=ModelConfig(name=args.model, lora=True, lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank),
             # Catch shows the whole state, so no history: half the prompt, half the compute.
-            policy=PolicyConfig(prompt=PromptConfig(history_steps=0), num_threads=args.threads),
+            policy=PolicyConfig(prompt=PromptConfig(history_steps=0), num_threads=args.threads,
+                                temperature=args.temperature, score_norm=args.score_norm),
             lr=args.lr,
         ),
-        loss=PPOConfig(clip_eps=0.2, entropy_coef=0.01),
+        loss=PPOConfig(clip_eps=0.2, entropy_coef=args.entropy),
         iterations=args.iterations,
         groups_per_env=args.groups,
         group_size=args.group_size,
