@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
+# the 25 slowest tests are listed at the end (the suite budget is 20 minutes).
 # two pytest workers (pytest-xdist): Chromium and the tiny model leave room for both on 2 cores;
 # MULTIVERSE_TEST_WORKERS=0 runs in one process
-exec .venv/bin/python -m pytest -n "${MULTIVERSE_TEST_WORKERS:-2}" "$@"
+exec .venv/bin/python -m pytest -n "${MULTIVERSE_TEST_WORKERS:-2}" --durations=25 "$@"
