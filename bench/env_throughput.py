@@ -39,20 +39,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import importlib.metadata  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+
+import _common  # noqa: E402
+from _common import pin_to_one_cpu, venv_python  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -242,13 +242,9 @@ _main()
 '''
 
 
-def _venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
 def ensure_minigrid_venv(venv: Path = MINIGRID_VENV) -> Path:
     """Create ``venv`` with MiniGrid (and our Gymnasium version) unless it already works."""
-    py = _venv_python(venv)
+    py = venv_python(venv)
     if py.exists() and subprocess.run([str(py), "-c", "import minigrid"], capture_output=True).returncode == 0:
         return py
     if not py.exists():
@@ -307,60 +303,8 @@ def merge_minigrid_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def _cpu_busy_times() -> dict[int, tuple[int, int]]:
-    """{cpu: (busy jiffies, total jiffies)} from /proc/stat."""
-    out = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        name, *fields = line.split()
-        if name.startswith("cpu") and name != "cpu":
-            vals = [int(v) for v in fields]
-            idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-            out[int(name[3:])] = (sum(vals) - idle, sum(vals))
-    return out
-
-
-def pin_to_one_cpu(cpu: int | None) -> int:
-    """Pin this process (and its children) to one CPU: ``cpu``, or the least busy allowed one."""
-    allowed = sorted(os.sched_getaffinity(0))
-    chosen = allowed[-1] if cpu is None else cpu
-    if cpu is None and len(allowed) > 1:
-        try:
-            a = _cpu_busy_times()
-            time.sleep(0.5)
-            b = _cpu_busy_times()
-            load = {c: (b[c][0] - a[c][0]) / max(b[c][1] - a[c][1], 1) for c in allowed if c in a and c in b}
-            chosen = min(load, key=load.__getitem__, default=chosen)
-        except (OSError, ValueError, IndexError):
-            pass
-    os.sched_setaffinity(0, {chosen})
-    return chosen
-
-
 def machine_info(cpu: int) -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {}
-    for dist in ("multiverse-rl", "gymnasium", "numpy", "pygame"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {
-        "cpu_model": model,
-        "cores": os.cpu_count(),
-        "pinned_cpu": cpu,
-        "loadavg_at_start": list(os.getloadavg()),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions,
-    }
+    return _common.machine_info(cpu, ("multiverse-rl", "gymnasium", "numpy", "pygame"))
 
 
 def _median_ratio(games: dict[str, dict], base: float | None, tag: str | None = None) -> float | None:

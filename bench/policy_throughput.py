@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _common import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ["move left", "move right", "move up", "move down", "wait", "pick up the key", "open the door", "drop it"]
@@ -37,16 +37,6 @@ CANDIDATES = ["move left", "move right", "move up", "move down", "wait", "pick u
 
 def load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def matmul_peak(dtype: torch.dtype, seconds: float) -> float:
@@ -125,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
 
     result: dict[str, Any] = {
         "model": args.model,
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "python": sys.version.split()[0],

@@ -39,14 +39,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import fnmatch  # noqa: E402
 import gc  # noqa: E402
 import importlib.metadata  # noqa: E402
 import importlib.util  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -55,6 +53,9 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+
+import _common  # noqa: E402
+from _common import pin_to_one_cpu, venv_python  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = BENCH_DIR / "results" / "web_throughput.json"
@@ -523,13 +524,9 @@ _main()
 '''
 
 
-def _venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
 def ensure_browsergym_venv(venv: Path = BG_VENV) -> tuple[Path | None, str | None]:
     """(python, None) once ``venv`` has BrowserGym's MiniWoB tasks, or (None, the exact failure)."""
-    py = _venv_python(venv)
+    py = venv_python(venv)
     check = [str(py), "-c", "import browsergym.miniwob, psutil"]
     if py.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return py, None
@@ -622,35 +619,6 @@ def bench_browsergym(
 # --------------------------------------------------------------------------------------
 
 
-def _cpu_busy_times() -> dict[int, tuple[int, int]]:
-    """{cpu: (busy jiffies, total jiffies)} from /proc/stat."""
-    out = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        name, *fields = line.split()
-        if name.startswith("cpu") and name != "cpu":
-            vals = [int(v) for v in fields]
-            idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-            out[int(name[3:])] = (sum(vals) - idle, sum(vals))
-    return out
-
-
-def pin_to_one_cpu(cpu: int | None) -> int:
-    """Pin this process (and the processes it starts) to one CPU: ``cpu``, or the least busy allowed one."""
-    allowed = sorted(os.sched_getaffinity(0))
-    chosen = allowed[-1] if cpu is None else cpu
-    if cpu is None and len(allowed) > 1:
-        try:
-            a = _cpu_busy_times()
-            time.sleep(0.5)
-            b = _cpu_busy_times()
-            load = {c: (b[c][0] - a[c][0]) / max(b[c][1] - a[c][1], 1) for c in allowed if c in a and c in b}
-            chosen = min(load, key=load.__getitem__, default=chosen)
-        except (OSError, ValueError, IndexError):
-            pass
-    os.sched_setaffinity(0, {chosen})
-    return chosen
-
-
 def chromium_version(path: str | None) -> str | None:
     if not path:
         return None
@@ -662,39 +630,16 @@ def chromium_version(path: str | None) -> str | None:
 
 
 def machine_info(cpu: int, chromium: str | None) -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions: dict[str, Any] = {}
-    for dist in ("multiverse-rl", "playwright", "gymnasium", "numpy", "miniwob"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    versions["chromium"] = chromium_version(chromium)
+    info = _common.machine_info(cpu, ("multiverse-rl", "playwright", "gymnasium", "numpy", "miniwob"))
+    info["versions"]["chromium"] = chromium_version(chromium)
     try:
         import psutil
 
-        mem_gb = psutil.virtual_memory().total / 2**30
+        info["memory_gb"] = psutil.virtual_memory().total / 2**30
     except Exception:
-        mem_gb = None
-    return {
-        "cpu_model": model,
-        "cores": os.cpu_count(),
-        "memory_gb": mem_gb,
-        "pinned_cpu": cpu,
-        "chromium_path": chromium,
-        "loadavg_at_start": list(os.getloadavg()),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions,
-    }
+        info["memory_gb"] = None
+    info["chromium_path"] = chromium
+    return info
 
 
 def select_tasks(patterns: list[str] | None) -> list[str]:
