@@ -103,6 +103,10 @@ class Observation:
     def find_all(self, role: str | None = None) -> list[Element]:
         return [e for e in self.elements if role is None or e.role == role]
 
+    def scroll_or_wait(self) -> str:
+        """The action that brings more of the page into view: scroll down, else up, else ``noop()``."""
+        return "scroll(down)" if self.scroll_down else "scroll(up)" if self.scroll_up else "noop()"
+
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:

@@ -47,10 +47,6 @@ def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _scroll_or_wait(obs: Observation) -> str:
-    return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
-
-
 class Checkboxes(WebTask):
     """Tick exactly the items the mission lists, untick the others, and submit.
 
@@ -145,4 +141,4 @@ document.getElementById('form').addEventListener('submit', (e) => {{
         button = obs.find("button", instance["button"])
         if button is not None and (seen >= set(instance["items"]) or not obs.scroll_down):
             return f"click({button.id})"  # boxes above were fixed before scrolling down to here
-        return _scroll_or_wait(obs)
+        return obs.scroll_or_wait()

@@ -52,10 +52,6 @@ def _slug(text: str) -> str:
     return "/" + "-".join(text.lower().split())
 
 
-def _scroll_or_wait(obs: Observation) -> str:
-    return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
-
-
 class ClickLink(WebTask):
     """Click the link the mission names or describes.
 
@@ -136,4 +132,4 @@ document.querySelectorAll('a[data-i]').forEach((a) => a.addEventListener('click'
 
     def oracle(self, instance: dict[str, Any], obs: Observation) -> str:
         link = obs.find("link", instance["target"])
-        return f"click({link.id})" if link else _scroll_or_wait(obs)
+        return f"click({link.id})" if link else obs.scroll_or_wait()

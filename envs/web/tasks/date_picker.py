@@ -185,4 +185,4 @@ class DatePicker(WebTask):
             button = obs.find("button", name)
         if button is not None:
             return f"click({button.id})"
-        return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
+        return obs.scroll_or_wait()

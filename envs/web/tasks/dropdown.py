@@ -44,10 +44,6 @@ class Params(WebParams):
     start: str = "placeholder"
 
 
-def _scroll_or_wait(obs: Observation) -> str:
-    return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
-
-
 class Dropdown(WebTask):
     """Pick the named option from the named dropdown, then submit.
 
@@ -140,8 +136,8 @@ document.getElementById('form').addEventListener('submit', (e) => {{
         t = instance["selects"][0]
         box = obs.find("combobox", t["label"])
         if box is None:
-            return _scroll_or_wait(obs)
+            return obs.scroll_or_wait()
         if box.value != t["target"]:
             return f'select({box.id}, "{t["target"]}")'
         button = obs.find("button", instance["button"])
-        return f"click({button.id})" if button else _scroll_or_wait(obs)
+        return f"click({button.id})" if button else obs.scroll_or_wait()

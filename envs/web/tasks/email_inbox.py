@@ -249,4 +249,4 @@ class EmailInbox(WebTask):
                 if opener is not None:
                     return f"click({opener.id})"
                 break
-        return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
+        return obs.scroll_or_wait()

@@ -42,10 +42,6 @@ class Params(WebParams):
     prefill: str = "empty"
 
 
-def _scroll_or_wait(obs: Observation) -> str:
-    return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
-
-
 class EnterText(WebTask):
     """Type the given word or phrase into the named text field and submit.
 
@@ -138,7 +134,7 @@ document.getElementById('form').addEventListener('submit', (e) => {{
     def oracle(self, instance: dict[str, Any], obs: Observation) -> str:
         field = obs.find("textbox", instance["label"])
         if field is None:
-            return _scroll_or_wait(obs)
+            return obs.scroll_or_wait()
         if field.value != instance["text"]:
             return f'type({field.id}, "{instance["text"]}")'
         button = obs.find("button", instance["button"])

@@ -43,10 +43,6 @@ class Params(WebParams):
     layout: str = "stacked"
 
 
-def _scroll_or_wait(obs: Observation) -> str:
-    return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
-
-
 class LoginForm(WebTask):
     """Log in with the credentials the mission gives.
 
@@ -163,7 +159,7 @@ document.querySelectorAll('a.away').forEach((a) => a.addEventListener('click', (
         for label, want in ((instance["user_label"], instance["user"]), (instance["password_label"], instance["password"])):
             field = obs.find("textbox", label)
             if field is None:
-                return _scroll_or_wait(obs)
+                return obs.scroll_or_wait()
             if field.value != want:
                 return f'type({field.id}, "{want}")'
         button = obs.find("button", instance["button"])

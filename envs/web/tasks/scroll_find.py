@@ -146,4 +146,4 @@ class ScrollFind(WebTask):
             if obs.scroll_down and all(e.role == "button" for e in after):  # its row may be cut at the bottom edge
                 return "scroll(down)"
             return f"click({button.id})"
-        return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
+        return obs.scroll_or_wait()

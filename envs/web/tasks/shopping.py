@@ -194,4 +194,4 @@ class Shopping(WebTask):
         seen = [names.index(n) for n in rows]
         if seen and names.index(wrong[0]) < min(seen) and obs.scroll_up:
             return "scroll(up)"
-        return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
+        return obs.scroll_or_wait()

@@ -173,7 +173,7 @@ class SortItems(WebTask):
                 current.append(owner[e.name])
         done = obs.find("button", "Done")
         if len(current) < len(target) or done is None:  # part of the list is out of view
-            return "scroll(down)" if obs.scroll_down else "scroll(up)" if obs.scroll_up else "noop()"
+            return obs.scroll_or_wait()
         for a, b in itertools.pairwise(current):
             if target.index(a) > target.index(b):
                 button = obs.find("button", instance["up"].replace("{x}", b))
