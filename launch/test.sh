@@ -6,5 +6,6 @@ bash launch/setup.sh
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
 # the 25 slowest tests are listed at the end (the suite budget is 20 minutes).
 # two pytest workers (pytest-xdist): Chromium and the tiny model leave room for both on 2 cores;
-# MULTIVERSE_TEST_WORKERS=0 runs in one process
-exec .venv/bin/python -m pytest -n "${MULTIVERSE_TEST_WORKERS:-2}" --durations=25 "$@"
+# MULTIVERSE_TEST_WORKERS=0 runs in one process. --dist loadgroup: tests marked xdist_group(name) share a
+# worker (and so their module fixtures, such as the 4-iteration training run)
+exec .venv/bin/python -m pytest -n "${MULTIVERSE_TEST_WORKERS:-2}" --dist loadgroup --durations=25 "$@"

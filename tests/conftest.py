@@ -28,6 +28,11 @@ MINIWOB_CHECKED = ["miniwob/click-button-v1", "miniwob/login-user-v1", "miniwob/
 CHECKED_IDS = GAME_IDS + OWN_WEB_IDS + [i for i in MINIWOB_CHECKED if i in WEB_IDS]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist registers it too, but not when the suite runs with -p no:xdist (--strict-markers)
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
+
+
 def seeds_for(env_id: str) -> int:
     """Oracle seeds per env in the suite: 20 for games, 5 for browser tasks (a reset costs ~0.1 s)."""
     return 20 if env_id in GAME_IDS else 5

@@ -38,6 +38,11 @@ def ray_session():
     ray.shutdown()
 
 
+#: tests that read the 4-iteration run go to one pytest-xdist worker (launch/test.sh runs --dist loadgroup),
+#: so the run is made once, not once per worker
+FOUR_ITERATIONS = pytest.mark.xdist_group("four_iterations")
+
+
 @pytest.fixture(scope="module")
 def four_iterations(ray_session, tmp_path_factory) -> Path:
     """The smoke config run for 4 iterations without interruption."""
@@ -96,6 +101,7 @@ def test_shipped_configs_are_valid() -> None:
 # --------------------------------------------------------------------------- outputs and exact resume
 
 
+@FOUR_ITERATIONS
 def test_run_dir_holds_config_metrics_tensorboard_evals_and_checkpoints(four_iterations: Path) -> None:
     run = four_iterations
     assert load_config(run / "config.yaml").run.iterations == 4  # the resolved config reloads
@@ -118,6 +124,7 @@ def test_run_dir_holds_config_metrics_tensorboard_evals_and_checkpoints(four_ite
     assert state["iteration"] == 4 and state["learner_step"] >= 4 and state["adr"]["games/Catch-v0"]["ranges"]
 
 
+@FOUR_ITERATIONS
 def test_two_plus_resumed_two_equals_four(four_iterations: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
@@ -144,6 +151,7 @@ def test_two_plus_resumed_two_equals_four(four_iterations: Path, tmp_path: Path)
         assert sa["sampler"][k] == pytest.approx(sb["sampler"][k])
 
 
+@FOUR_ITERATIONS
 def test_plot_writes_pngs(four_iterations: Path, multiverse_cli: str) -> None:
     out = subprocess.run([multiverse_cli, "plot", str(four_iterations)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -197,16 +205,20 @@ def test_killed_worker_and_killed_chromium_cost_only_their_episodes(ray_session,
         pools.append(pool)
         if it == 3:  # SIGKILL worker 0 while its task runs
             os.kill(pool.pids[0], signal.SIGKILL)
+        if it == 4:  # and through Ray: ray.kill worker 1 while its task runs
+            import ray
+
+            ray.kill(pool.handles[1], no_restart=True)
 
     def finished(it: int, row: dict) -> None:
         if it == 1:  # each worker's Chromium dies at the first web step of its next task with web envs
             pools[0].call_all("arm_browser_kill", 1)
 
-    config = smoke(tmp_path, "run.iterations=4", "run.eval_every=0", "run.checkpoint_every=0",
+    config = smoke(tmp_path, "run.iterations=5", "run.eval_every=0", "run.checkpoint_every=0",
                    "envs.train={web/ClickButton-v0: 1, games/Catch-v0: 1}", "envs.curriculum=none", "envs.heldout_ids=[]")
     run = train(config, hooks=Hooks(on_rollout_dispatched=dispatched, on_iteration=finished))
     m = {int(r["iteration"]): r for r in rows(run / "metrics.csv")}
-    assert sorted(m) == [1, 2, 3, 4]
+    assert sorted(m) == [1, 2, 3, 4, 5]
     # iteration 2: Chromium killed mid-episode -> those episodes end with infra_error and are not trained on
     assert int(m[2]["faults/infra_errors"]) >= 1 and int(m[2]["faults/episodes_lost"]) == 0
     assert int(m[2]["perf/episodes"]) == 8 and m[2]["update/loss"] != ""
@@ -214,9 +226,13 @@ def test_killed_worker_and_killed_chromium_cost_only_their_episodes(ray_session,
     lost, kept = int(m[3]["faults/episodes_lost"]), int(m[3]["perf/episodes"])
     assert lost == 2 and kept == 6, (lost, kept)  # a task is one group of 2 episodes in smoke
     assert int(m[3]["faults/workers_restarted"]) == 1 and m[3]["update/loss"] != ""
-    # iteration 4: the replaced worker and relaunched Chromiums, nothing lost (a worker that got no web task in
+    # iteration 4: the same through ray.kill of the other worker
+    lost, kept = int(m[4]["faults/episodes_lost"]), int(m[4]["perf/episodes"])
+    assert lost == 2 and kept == 6, (lost, kept)
+    assert int(m[4]["faults/workers_restarted"]) == 1 and m[4]["update/loss"] != ""
+    # iteration 5: the replaced workers and relaunched Chromiums, nothing lost (a worker that got no web task in
     # iteration 2 is still armed and may kill its Chromium once more: counted, as in iteration 2)
-    assert int(m[4]["perf/episodes"]) == 8 and int(m[4]["faults/episodes_lost"]) == 0 and m[4]["update/loss"] != ""
+    assert int(m[5]["perf/episodes"]) == 8 and int(m[5]["faults/episodes_lost"]) == 0 and m[5]["update/loss"] != ""
 
 
 def test_crash_mid_checkpoint_keeps_the_previous_one_and_resume_works(ray_session, multiverse_cli: str,
