@@ -53,6 +53,11 @@ class Step:
     action_error: str | None = None
     value: float | None = None
     decision: Decision | None = dataclasses.field(default=None, repr=False)
+    infra_error: str | None = None
+    info: dict[str, Any] | None = None
+    """The step's info as the env returned it (recorded episodes; mission, legal actions, randomization left out)."""
+    image: bytes | None = dataclasses.field(default=None, repr=False)
+    """The observation's image as PNG bytes (recorded with pixels on)."""
 
 
 @dataclasses.dataclass
@@ -68,6 +73,8 @@ class Episode:
     infra_error: str | None = None
     """Set when the env's machinery failed (e.g. Chromium crashed): the episode was cut short by no fault of
     the policy, so trainers usually leave it out of the update."""
+    final_image: bytes | None = dataclasses.field(default=None, repr=False)
+    """The last observation's image as PNG bytes (recorded with pixels on)."""
 
     @property
     def total_return(self) -> float:
@@ -83,10 +90,11 @@ class Episode:
         return group_ids([self.env_id], [self.seed], [self.randomization])[0]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready record (no token ids): what is recorded and replayed."""
+        """JSON-ready record (no token ids, no image bytes; :mod:`multiverse.agents.episodes` stores those)."""
         d = dataclasses.asdict(dataclasses.replace(self, steps=[]))
+        d.pop("final_image")
         d["steps"] = [{k: v for k, v in dataclasses.asdict(dataclasses.replace(s, decision=None)).items()
-                       if k != "decision"} for s in self.steps]
+                       if k not in ("decision", "image")} for s in self.steps]
         return d
 
 
@@ -159,7 +167,7 @@ def run_episodes(
             ep.steps.append(Step(turn.observation, list(turn.legal_actions), d.action, d.logp, d.probs, float(reward),
                                  bool(terminated), bool(truncated), info2.get("action_error"), d.value, d))
             if info2.get("infra_error"):
-                ep.infra_error = str(info2["infra_error"])
+                ep.infra_error = ep.steps[-1].infra_error = str(info2["infra_error"])
             if terminated or truncated:
                 ep.success = bool(info2.get("success", False))
                 ep.final_observation = obs2["text"] if isinstance(obs2, dict) else str(obs2)

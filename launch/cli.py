@@ -8,6 +8,10 @@
     multiverse train --config FILE [KEY=VALUE ...] | --resume RUN_DIR [KEY=VALUE ...]
     multiverse plot RUN_DIR
     multiverse submit --config FILE [KEY=VALUE ...] [--address URL] [--no-wait]
+    multiverse record --env ID [--env ID ...] | --all  --agent random|oracle|checkpoint:PATH --episodes N --out DIR
+    multiverse replay DIR [--episode K ...] [--verify] [--render OUT.gif|OUT.html]
+    multiverse export minari DIR --out NAME
+    multiverse sft --episodes DIR --config FILE [KEY=VALUE ...] --out CHECKPOINT
 
 Bad input (an unknown env id, a bad parameter or option) ends with one line
 naming what was wrong and exit status 2, never a traceback.
@@ -240,6 +244,104 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return code
 
 
+# --------------------------------------------------------------------------- record, replay, export, sft
+
+
+def _policy_from_checkpoint(path: str) -> tuple[Any, dict[str, Any]]:
+    from multiverse.agents.learner import CheckpointError, Learner
+
+    try:
+        meta = Learner.read_meta(path)
+        learner = Learner.from_checkpoint(path)
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    from pathlib import Path
+
+    identity = {"checkpoint": str(Path(path).resolve()), "step": meta["step"], "model": meta["config"]["model"]["name"],
+                "weights_sha256": meta["files"]["weights.safetensors"]["sha256"]}
+    return learner.policy, identity
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from multiverse import envs
+    from multiverse.agents.episodes import EpisodeWriter
+    from multiverse.agents.replay import record_env
+
+    if bool(args.all) == bool(args.env):
+        raise UsageError("give --env ID (repeatable) or --all, not both; see multiverse envs list")
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    if not args.max_file_mb > 0:
+        raise UsageError(f"--max-file-mb must be > 0, got {args.max_file_mb}")
+    ids = [s.id for s in envs.list_envs(kind=args.kind)] if args.all else args.env
+    for env_id in ids:
+        envs.lookup(env_id)  # unknown ids fail before anything is recorded
+    policy, identity, agent = None, None, args.agent
+    if agent.startswith("checkpoint:"):
+        policy, identity = _policy_from_checkpoint(agent.split(":", 1)[1])
+        agent = "checkpoint"
+    elif agent not in ("random", "oracle"):
+        raise UsageError(f"--agent must be random, oracle or checkpoint:PATH, got {agent!r}")
+    start = time.perf_counter()
+    steps = 0
+    with EpisodeWriter(args.out, max_file_bytes=max(1, int(args.max_file_mb * 2**20))) as writer:
+        for env_id in ids:
+            eps = record_env(env_id, writer, episodes=args.episodes, agent=agent, seed=args.seed, split=args.split,
+                             pixels=args.pixels, params=_parse_params(args.param), policy=policy,
+                             policy_identity=identity, greedy=args.greedy)
+            steps += sum(e.length for e in eps)
+            console.print(f"{env_id}: {len(eps)} episodes, success {sum(e.success for e in eps) / max(len(eps), 1):.0%}, "
+                          f"{sum(e.length for e in eps)} steps")
+    console.print(f"recorded {writer.episodes_written} episodes ({steps} steps) in {len(writer.files)} files under "
+                  f"{args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _episodes_arg(args: argparse.Namespace) -> Any:
+    from multiverse.agents.episodes import read_episodes
+
+    return read_episodes(args.dir, args.episode)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from multiverse.agents.episodes import EpisodeDataError
+    from multiverse.agents.replay import ReplayRefused, iter_checked, verify_dataset
+
+    try:
+        if args.render:
+            from multiverse.agents.render import render
+
+            episodes = list(_episodes_arg(args))
+            if len(episodes) != 1:
+                raise UsageError(f"--render draws one episode; pick it with --episode K ({len(episodes)} selected)")
+            path, note = render(episodes[0], args.render)
+            console.print(f"wrote {path}{note}")
+            if not args.verify:
+                return 0
+        if not args.verify:
+            table = Table(title=f"episodes in {args.dir}")
+            for col in ("#", "env", "seed", "agent", "steps", "return", "success", "file"):
+                table.add_column(col)
+            for rec in _episodes_arg(args):
+                ep = rec.episode
+                table.add_row(str(rec.index), ep.env_id, str(ep.seed), rec.meta.agent, str(ep.length),
+                              f"{ep.total_return:+.2f}", "yes" if ep.success else "no", f"{rec.file.name}:{rec.row}")
+            console.print(table)
+            return 0
+        report = verify_dataset(iter_checked(_episodes_arg(args)), stop_at_first=not args.all_divergences)
+    except (EpisodeDataError, ReplayRefused) as exc:
+        raise UsageError(str(exc)) from None
+    for note in report.skipped:
+        console.print(f"skipped {note}")
+    for div in report.divergences:
+        print(f"DIVERGENCE {div.describe()}")
+    rate = report.steps / report.seconds if report.seconds > 0 else float("inf")
+    status = "FAILED" if report.divergences else "ok"
+    console.print(f"replay --verify {status}: {report.episodes} episodes, {report.steps} steps "
+                  f"({rate:.0f} steps/s), {len(report.divergences)} divergent")
+    return 1 if report.divergences else 0
+
+
 def _train_help() -> str:
     from multiverse.launch.config import describe_fields
 
@@ -322,6 +424,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="return once submitted instead of following the logs")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("record", help="record episodes of envs to a Parquet dataset folder",
+                       description="Play episodes with a scripted agent or a policy checkpoint and store them, one "
+                       "row per episode, in Parquet files under --out (readable with pyarrow and Ray Data).")
+    p.add_argument("--env", action="append", metavar="ID", help="env id to record (repeatable)")
+    p.add_argument("--all", action="store_true", help="every registered env")
+    p.add_argument("--kind", choices=["game", "web"], help="with --all: only this kind")
+    p.add_argument("--agent", default="oracle", help="random, oracle (default) or checkpoint:PATH (a learner checkpoint)")
+    p.add_argument("--episodes", type=int, default=5, help="episodes per env (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="episode k uses seed S+k")
+    p.add_argument("--split", choices=["train", "heldout"], default="train")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="pin a randomized parameter (repeatable)")
+    p.add_argument("--pixels", action="store_true", help="store each observation's image (PNG) too")
+    p.add_argument("--greedy", action="store_true", help="checkpoint agent: argmax instead of sampling")
+    p.add_argument("--out", required=True, metavar="DIR", help="dataset folder (created; new files are added)")
+    p.add_argument("--max-file-mb", type=float, default=64.0, help="roll to a new file past this size (default 64)")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("replay", help="list, verify or render recorded episodes",
+                       description="Without options: list the episodes. --verify re-makes each env from its id, seed, "
+                       "options and parameters, re-applies the actions and checks every observation (sha256), legal "
+                       "actions, reward and flag; the first divergence is printed and the exit status is 1. "
+                       "--render writes one episode as an animated GIF or a self-contained HTML viewer.")
+    p.add_argument("dir", metavar="DIR", help="a dataset folder (or one .parquet file)")
+    p.add_argument("--episode", type=int, action="append", metavar="K", help="only episode K (repeatable; see the list)")
+    p.add_argument("--verify", action="store_true", help="replay and compare step by step")
+    p.add_argument("--all-divergences", action="store_true", help="with --verify: go on after the first divergent episode")
+    p.add_argument("--render", metavar="OUT", help="write OUT.gif or OUT.html of the selected episode")
+    p.set_defaults(func=cmd_replay)
     return parser
 
 

@@ -1,0 +1,267 @@
+"""Record episodes with a scripted agent or a policy, and replay recorded ones step by step.
+
+``record_env`` plays episodes of one env through :class:`~multiverse.agents.episodes.RecordEpisodes`.
+``verify_dataset`` re-makes each recorded episode's env from its id, seed, reset
+options and step limit, checks the randomization it samples, re-applies the
+recorded actions and compares, step by step, the observation text (by sha256),
+the legal actions, the reward and the two flags; the first difference is a
+:class:`Divergence` with both sides. An env that is not registered here (a
+missing plugin) or registered only under another version is refused with
+:class:`ReplayRefused` before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from multiverse.agents.episodes import EpisodeMeta, EpisodeWriter, RecordedEpisode, RecordEpisodes, text_hash
+from multiverse.agents.rollout import Episode
+
+__all__ = ["Divergence", "ReplayRefused", "VerifyReport", "iter_checked", "make_replay_env", "record_env",
+           "replay_observations", "verify_dataset", "verify_episode"]
+
+
+class ReplayRefused(ValueError):
+    """The episode cannot be replayed here (env not registered, another env version): the message says what to do."""
+
+
+@dataclasses.dataclass
+class Divergence:
+    """The first place where a replay differs from its recording. ``step`` 0 is the reset; step k follows action k."""
+
+    episode: int
+    file: Path
+    step: int
+    field: str
+    recorded: Any
+    replayed: Any
+
+    def describe(self) -> str:
+        rec, rep = self.recorded, self.replayed
+        if self.field == "observation":
+            rec, rep = _first_difference(str(rec), str(rep))
+        return (f"episode {self.episode} ({self.file.name}) step {self.step}: {self.field} differs\n"
+                f"  recorded: {rec}\n  replayed: {rep}")
+
+
+def _first_difference(a: str, b: str) -> tuple[str, str]:
+    """The first differing line of two texts, with its number and each text's sha256 prefix."""
+    la, lb = a.splitlines(), b.splitlines()
+    for i in range(max(len(la), len(lb))):
+        x = la[i] if i < len(la) else "<no line>"
+        y = lb[i] if i < len(lb) else "<no line>"
+        if x != y:
+            return (f"line {i + 1}: {x!r} (sha256 {text_hash(a)[:12]})", f"line {i + 1}: {y!r} (sha256 {text_hash(b)[:12]})")
+    return (f"{a!r} (sha256 {text_hash(a)[:12]})", f"{b!r} (sha256 {text_hash(b)[:12]})")
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    episodes: int = 0
+    steps: int = 0
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    divergences: list[Divergence] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.divergences
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def record_env(
+    env_id: str,
+    writer: EpisodeWriter,
+    *,
+    episodes: int,
+    agent: str = "oracle",
+    seed: int = 0,
+    split: str = "train",
+    pixels: bool = False,
+    params: dict[str, Any] | None = None,
+    policy: Any = None,
+    policy_identity: dict[str, Any] | None = None,
+    greedy: bool = False,
+) -> list[Episode]:
+    """Play ``episodes`` episodes (seeds ``seed``, ``seed + 1``, ...) and write them; returns them.
+
+    ``agent`` is 'random' or 'oracle' (:mod:`multiverse.envs.play`), or any name when ``policy`` (a
+    :class:`~multiverse.agents.policy.Policy`) acts; its log-probs and distributions are recorded."""
+    import multiverse.envs as menvs
+    import torch
+    from multiverse.agents.prompt import Turn
+    from multiverse.envs.play import make_agent
+
+    done: list[Episode] = []
+    meta = EpisodeMeta(agent=agent, policy=policy_identity)
+    env = RecordEpisodes(menvs.make(env_id, pixels=pixels), lambda ep, m: (writer.write(ep, m), done.append(ep)), meta)
+    scripted = make_agent(agent, seed) if policy is None else None
+    generator = torch.Generator().manual_seed(seed)
+    options: dict[str, Any] = {"split": split}
+    if params:
+        options["params"] = dict(params)
+    try:
+        for k in range(episodes):
+            obs, info = env.reset(seed=seed + k, options=options)
+            history: list[tuple[str, str]] = []
+            ended = not info.get("legal_actions")  # an env that could not even start (infra_error)
+            while not ended:
+                if scripted is not None:
+                    action = scripted(env, obs, info)
+                else:
+                    turn = Turn.from_env(obs, info, history)
+                    d = policy.act([turn], greedy=greedy, generator=generator)[0]
+                    env.annotate(d.logp, d.probs)
+                    history.append((turn.observation, d.action))
+                    action = d.action
+                obs, _, terminated, truncated, info = env.step(action)
+                ended = terminated or truncated
+    finally:
+        env.close()
+    return done
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def _check_env(rec: RecordedEpisode) -> Any:
+    """The registry spec of the recorded env, or :class:`ReplayRefused` saying what to install."""
+    from multiverse.envs.registry import RegistryError, list_envs, lookup
+
+    env_id = rec.episode.env_id
+    where = f"episode {rec.index} ({rec.file.name})"
+    recorded_mv = rec.meta.versions.get("multiverse-rl")
+    try:
+        spec = lookup(env_id)
+    except RegistryError:
+        stem = env_id.rsplit("-v", 1)[0]
+        others = [s.id for s in list_envs() if s.id.rsplit("-v", 1)[0] == stem]
+        if others:
+            raise ReplayRefused(
+                f"{where} was recorded on {env_id}; this install has {', '.join(others)} instead (the env changed "
+                f"behaviour since). Replay it with the version that recorded it: pip install "
+                f"{rec.meta.env_source or 'multiverse-rl'}{'==' + recorded_mv if recorded_mv and (rec.meta.env_source in (None, 'multiverse-rl')) else ''}"
+            ) from None
+        source = rec.meta.env_source or "the plugin that registers it"
+        raise ReplayRefused(
+            f"{where} needs env {env_id!r}, which is not registered here: install {source} "
+            f"(it was recorded with {source} registering it; see `multiverse envs list`)") from None
+    if rec.meta.env_version is not None and rec.meta.env_version != spec.version:
+        raise ReplayRefused(f"{where}: its metadata says env version {rec.meta.env_version} but its id is {env_id}; "
+                            f"the file was edited or is inconsistent: record it again")
+    return spec
+
+
+def make_replay_env(rec: RecordedEpisode, *, pixels: bool = False) -> gym.Env:
+    """A fresh env for a recorded episode: same id and step limit (refuses what cannot be replayed here)."""
+    import multiverse.envs as menvs
+
+    spec = _check_env(rec)
+    limit = rec.meta.max_steps
+    kwargs: dict[str, Any] = {"pixels": pixels}
+    if limit is not None and limit < spec.max_episode_steps:
+        kwargs["max_episode_steps"] = int(limit)
+    return menvs.make(rec.episode.env_id, **kwargs)
+
+
+def _replay(env: gym.Env, rec: RecordedEpisode, on_obs: Callable[[int, Any], None] | None = None
+            ) -> tuple[Divergence | None, int]:
+    """Re-run one episode on ``env``; the first divergence (or None) and the steps replayed."""
+    ep = rec.episode
+
+    def differ(step: int, field: str, recorded: Any, replayed: Any) -> Divergence:
+        return Divergence(rec.index, rec.file, step, field, recorded, replayed)
+
+    obs, info = env.reset(seed=ep.seed, options=dict(ep.options))
+    if on_obs:
+        on_obs(0, obs)
+    if dict(info.get("randomization", {})) != ep.randomization:
+        return differ(0, "randomization", ep.randomization, info.get("randomization")), 0
+    for t, step in enumerate(ep.steps):
+        text = str(obs["text"] if isinstance(obs, dict) else obs)
+        if text_hash(text) != text_hash(step.observation):
+            return differ(t, "observation", step.observation, text), t
+        if list(info.get("legal_actions", [])) != list(step.legal_actions):
+            return differ(t, "legal_actions", step.legal_actions, info.get("legal_actions")), t
+        obs, reward, terminated, truncated, info = env.step(step.action)
+        if on_obs:
+            on_obs(t + 1, obs)
+        for field, recorded, replayed in (("reward", step.reward, float(reward)),
+                                          ("terminated", step.terminated, bool(terminated)),
+                                          ("truncated", step.truncated, bool(truncated))):
+            if recorded != replayed:
+                return differ(t + 1, field, recorded, replayed), t + 1
+    text = str(obs["text"] if isinstance(obs, dict) else obs)
+    if text_hash(text) != text_hash(ep.final_observation):
+        return differ(len(ep.steps), "observation", ep.final_observation, text), len(ep.steps)
+    return None, len(ep.steps)
+
+
+def verify_episode(rec: RecordedEpisode, env: gym.Env | None = None) -> tuple[Divergence | None, int]:
+    """Replay one recorded episode and compare it; ``env`` (from :func:`make_replay_env`) is reused when given."""
+    own = env is None
+    env = env or make_replay_env(rec)
+    try:
+        return _replay(env, rec)
+    finally:
+        if own:
+            env.close()
+
+
+def replay_observations(rec: RecordedEpisode, *, pixels: bool = True) -> tuple[list[Any], Divergence | None]:
+    """The observations of a replay (reset, then one per action), e.g. to re-render images not stored."""
+    observations: list[Any] = []
+    env = make_replay_env(rec, pixels=pixels)
+    try:
+        div, _ = _replay(env, rec, on_obs=lambda t, obs: observations.append(obs))
+    finally:
+        env.close()
+    return observations, div
+
+
+def verify_dataset(episodes: Iterable[RecordedEpisode], *, stop_at_first: bool = True,
+                   on_episode: Callable[[RecordedEpisode, Divergence | None], None] | None = None) -> VerifyReport:
+    """Verify episodes in order, one env per (id, step limit) reused across them."""
+    report = VerifyReport()
+    start = time.perf_counter()
+    envs: dict[tuple[str, int | None], gym.Env] = {}
+    try:
+        for rec in episodes:
+            if rec.episode.infra_error or not rec.episode.steps:
+                report.skipped.append(f"episode {rec.index}: cut short by the env's machinery "
+                                      f"({rec.episode.infra_error or 'no steps'}), not replayable")
+                continue
+            key = (rec.episode.env_id, rec.meta.max_steps)
+            if key not in envs:
+                envs[key] = make_replay_env(rec)
+            div, steps = verify_episode(rec, envs[key])
+            report.episodes += 1
+            report.steps += steps
+            if on_episode:
+                on_episode(rec, div)
+            if div is not None:
+                report.divergences.append(div)
+                if stop_at_first:
+                    break
+    finally:
+        for env in envs.values():
+            env.close()
+        report.seconds = time.perf_counter() - start
+    return report
+
+
+def iter_checked(episodes: Iterable[RecordedEpisode]) -> Iterator[RecordedEpisode]:
+    """Episodes with their envs looked up first, so a missing plugin is refused before any replay runs
+    (and a bad file is reported before any replay runs)."""
+    items = list(episodes)
+    for rec in items:
+        _check_env(rec)
+    return iter(items)
