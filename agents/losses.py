@@ -202,6 +202,10 @@ class PPOConfig:
     """Weight of the exact KL (over candidates) to the initial policy; 0 turns the reference pass off."""
     value_coef: float = 0.5
     """Weight of the value loss (used when the policy has a value head)."""
+    skip_zero_advantage: bool = False
+    """Leave samples whose advantage is exactly 0 out of the update when there is no value head: GRPO groups
+    whose episodes all scored the same (DAPO's dynamic sampling). They carry only the entropy and KL terms
+    but each costs a forward and backward pass."""
 
 
 class PPOLoss:

@@ -128,7 +128,13 @@ def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
 def ppo_update(
     learner: Learner, samples: Sequence[Sample], loss_fn: PPOLoss, *, epochs: int, minibatch: int, rng: random.Random
 ) -> dict[str, float]:
-    """``epochs`` passes over the samples in shuffled minibatches, one optimizer step each; mean metrics."""
+    """``epochs`` passes over the samples in shuffled minibatches, one optimizer step each; mean metrics.
+
+    With ``loss_fn.config.skip_zero_advantage`` (and no value head) samples whose advantage is exactly 0
+    are left out first; ``samples_used`` reports how many were trained on."""
+    used = len(samples)
+    if loss_fn.config.skip_zero_advantage and learner.policy.value_head is None:
+        samples = [s for s in samples if s.advantage != 0.0]
     update_metrics: list[dict[str, float]] = []
     for _ in range(epochs):
         order = list(range(len(samples)))
@@ -139,8 +145,9 @@ def ppo_update(
             m.update(learner.optim_step())
             update_metrics.append(m)
     if not update_metrics:
-        return {}
-    return {k: float(np.mean([m[k] for m in update_metrics])) for k in update_metrics[0] if k != "samples"}
+        return {"samples_used": 0.0, "samples_skipped": float(used)}
+    means = {k: float(np.mean([m[k] for m in update_metrics])) for k in update_metrics[0] if k != "samples"}
+    return means | {"samples_used": float(len(samples)), "samples_skipped": float(used - len(samples))}
 
 
 def train(

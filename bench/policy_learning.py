@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--score-norm", choices=("sum", "mean"), default="mean",
                    help="candidate score: summed or mean token log-likelihood (mean removes the bias to short actions)")
     p.add_argument("--entropy", type=float, default=0.03, help="entropy bonus coefficient")
+    p.add_argument("--keep-zero-advantage", action="store_true",
+                   help="train on every sample (default: leave out those with advantage 0, see PPOConfig.skip_zero_advantage)")
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--seed", type=int, default=0)
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
                                 temperature=args.temperature, score_norm=args.score_norm),
             lr=args.lr,
         ),
-        loss=PPOConfig(clip_eps=0.2, entropy_coef=args.entropy),
+        loss=PPOConfig(clip_eps=0.2, entropy_coef=args.entropy, skip_zero_advantage=not args.keep_zero_advantage),
         iterations=args.iterations,
         groups_per_env=args.groups,
         group_size=args.group_size,

@@ -135,6 +135,9 @@ class AlgorithmSection(_Section):
     """Weight of the exact KL to the initial policy (0: off; with full fine-tuning it keeps a reference copy)."""
     value_coef: float = Field(0.5, ge=0)
     """Value loss weight (ppo)."""
+    skip_zero_advantage: bool = False
+    """grpo: train only on samples with a nonzero advantage (groups whose episodes all scored the same carry only
+    the entropy/KL terms, at full cost); update/samples_used counts what was trained on."""
     gamma: float = Field(1.0, gt=0, le=1)
     """Discount."""
     lam: float = Field(0.95, ge=0, le=1)

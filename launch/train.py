@@ -146,7 +146,7 @@ def train(
     learner = pool = None
     try:
         loss_cfg = {"clip_eps": alg.clip_eps, "entropy_coef": alg.entropy_coef, "kl_coef": alg.kl_coef,
-                    "value_coef": alg.value_coef}
+                    "value_coef": alg.value_coef, "skip_zero_advantage": alg.skip_zero_advantage}
         learner, learner_where = make_learner(dc.asdict(lcfg), loss_cfg, placement=config.ray.learner,
                                               gpus=config.ray.learner_gpus, threads=config.ray.learner_threads)
         if checkpoint is not None:

@@ -155,3 +155,27 @@ def test_value_head_trains_toward_the_returns() -> None:
         lrn.forward_backward(batch, PPOLoss())
         lrn.optim_step()
     assert lrn.forward_backward(batch, PPOLoss())["value_loss"] < 0.5 * first
+
+
+def test_zero_advantage_samples_are_skipped_only_when_asked() -> None:
+    import random
+
+    from multiverse.agents.train_local import ppo_update
+
+    def run(skip: bool, keep_zero: bool) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        lrn = learner()
+        batch = samples(lrn)
+        batch = [dataclasses.replace(s, advantage=0.0) if i < 4 else s for i, s in enumerate(batch)]
+        if not keep_zero:
+            batch = batch[4:]
+        loss = PPOLoss(PPOConfig(entropy_coef=0.0, skip_zero_advantage=skip))
+        m = ppo_update(lrn, batch, loss, epochs=1, minibatch=64, rng=random.Random(0))
+        return m, lrn.get_weights()
+
+    skipped, w_skipped = run(skip=True, keep_zero=True)
+    assert skipped["samples_used"] == 4 and skipped["samples_skipped"] == 4
+    plain, w_plain = run(skip=False, keep_zero=False)  # the same update as training on the 4 nonzero ones
+    assert plain["samples_used"] == 4 and plain["samples_skipped"] == 0
+    assert all(torch.equal(w_skipped[k], w_plain[k]) for k in w_plain)
+    kept, w_kept = run(skip=False, keep_zero=True)  # off: the zeros dilute the mean loss, another update
+    assert kept["samples_used"] == 8 and not all(torch.equal(w_kept[k], w_plain[k]) for k in w_plain)
