@@ -196,6 +196,10 @@ class RunSection(_Section):
     """Greedy evaluation episodes per env id (fixed seeds, the same every time)."""
     seed: int = 0
     """Seeds env seeds, the sampler, minibatch order and the policy's sampling."""
+    record_eval: bool = False
+    """Record every evaluation episode to RUN_DIR/episodes/eval (Parquet; multiverse replay DIR --verify)."""
+    record_every: int = Field(0, ge=0)
+    """Record every Nth training episode to RUN_DIR/episodes/train, with its log-probs (0: off)."""
     progress: bool = True
     """Show a progress bar in the terminal."""
 

@@ -143,7 +143,7 @@ def train(
     needed = ro.workers * ro.worker_cpus + (1 if config.ray.learner == "actor" else 0)
     started, where = init_ray(config.ray.address, dashboard=config.ray.dashboard, num_cpus=config.ray.num_cpus,
                               needed_cpus=needed)
-    learner = pool = None
+    learner = pool = recorder = None
     try:
         loss_cfg = {"clip_eps": alg.clip_eps, "entropy_coef": alg.entropy_coef, "kl_coef": alg.kl_coef,
                     "value_coef": alg.value_coef, "skip_zero_advantage": alg.skip_zero_advantage}
@@ -157,6 +157,7 @@ def train(
         pool = WorkerPool(ro.workers, worker_kwargs, num_cpus=ro.worker_cpus, torch_threads=ro.torch_threads,
                           max_restarts=ro.max_restarts)
         pool.broadcast(learner.weights())
+        recorder = _Recorder(run.path / "episodes", config, adr)
         console.print(f"[bold]multiverse train[/bold] run dir {run.path}")
         console.print(f"  {where}; {ro.workers} rollout workers; learner in the {learner_where}; model "
                       f"{config.model.name} ({'LoRA' if config.model.lora else 'full'}); "
@@ -177,8 +178,9 @@ def train(
                          for i in range(config.run.eval_episodes)]
                 for k in range(0, len(specs), ro.envs_per_worker):
                     tasks.append(Task(len(tasks), specs[k:k + ro.envs_per_worker], seed=0, greedy=True,
-                                      max_steps=ro.max_steps, keep_episodes=False))
+                                      max_steps=ro.max_steps, keep_episodes=config.run.record_eval))
             results, stats = pool.run(tasks)
+            recorder.eval([e for r in results if r is not None for e in r.episodes], iteration, learner.call("step"))
             totals["episodes_lost"] += stats["episodes_lost"]
             totals["workers_restarted"] += stats["workers_restarted"]
             summaries = [s for r in results if r is not None for s in r.summaries]
@@ -241,6 +243,7 @@ def train(
                 if res is not None:
                     episodes += res.episodes
                     episode_group += owner[t]
+            recorder.train(episodes, totals["episodes"], it, learner.call("step"))
             infra = [e for e in episodes if e.infra_error]
             usable = [(e, g) for e, g in zip(episodes, episode_group) if not e.infra_error]
 
@@ -324,12 +327,53 @@ def train(
         return run.path
     finally:
         log.close()
+        if recorder is not None:
+            recorder.close()
         if pool is not None:
             pool.close()
         if learner is not None:
             learner.close()
         if started:
             ray.shutdown()
+
+
+class _Recorder:
+    """Evaluation episodes and every Nth training episode, written under RUN_DIR/episodes (``run.record_*``)."""
+
+    def __init__(self, root: Path, config: RunConfig, adr: ADRBank | None) -> None:
+        from multiverse.agents.episodes import EpisodeWriter
+
+        self.every, self.adr = config.run.record_every, adr
+        self.model, self.run, self.max_steps = config.model.name, str(root.parent), config.rollout.max_steps
+        self.writers = {"eval": EpisodeWriter(root / "eval")} if config.run.record_eval else {}
+        if self.every:
+            self.writers["train"] = EpisodeWriter(root / "train")
+
+    def _write(self, kind: str, episodes: Sequence[Any], iteration: int, learner_step: int) -> None:
+        from multiverse.agents.episodes import EpisodeMeta
+
+        writer = self.writers[kind]
+        for ep in episodes:
+            adr = self.adr.adrs.get(ep.env_id) if self.adr is not None and kind == "train" else None
+            writer.write(ep, EpisodeMeta(
+                agent="policy", max_steps=self.max_steps, adr_state=adr.state_dict() if adr is not None else None,
+                policy={"model": self.model, "run": self.run, "iteration": iteration, "learner_step": learner_step,
+                        "greedy": kind == "eval"}))
+        writer.flush()  # one file per iteration: what a crash can lose is the iteration in flight
+
+    def eval(self, episodes: Sequence[Any], iteration: int, learner_step: int) -> None:
+        if "eval" in self.writers:
+            self._write("eval", episodes, iteration, learner_step)
+
+    def train(self, episodes: Sequence[Any], seen: int, iteration: int, learner_step: int) -> None:
+        """Episodes ``seen + k`` (counted over the run) with ``(seen + k) % record_every == 0``."""
+        if "train" in self.writers:
+            self._write("train", [e for k, e in enumerate(episodes) if (seen + k) % self.every == 0], iteration,
+                        learner_step)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
 
 
 def _progress(console: Any, enabled: bool, total: int, done: int) -> Any:
