@@ -21,8 +21,8 @@ import asyncio
 import atexit
 import os
 import shutil
-import signal
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -71,6 +71,15 @@ def chromium_path() -> str | None:
         if found:
             return found
     return None
+
+
+def _alive(proc: Any) -> bool:
+    import psutil
+
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class BrowserHost:
@@ -191,13 +200,35 @@ class BrowserHost:
                 continue
         return out
 
-    def kill(self) -> None:
-        """SIGKILL our Chromium (used for hangs); the next episode relaunches it."""
-        for pid in self.pids():
+    def kill(self, wait: float = 5.0) -> None:
+        """SIGKILL our Chromium (used for hangs) and wait up to ``wait`` s until it is dead; the next episode
+        relaunches it.
+
+        The process tree is frozen first (SIGSTOP, again until no new process shows up), so that a renderer
+        forked while we look is not missed and left running, orphaned."""
+        import psutil
+
+        procs: dict[int, Any] = {}
+        for _ in range(5):
+            new = [pid for pid in self.pids() if pid not in procs]
+            if not new:
+                break
+            for pid in new:
+                try:
+                    procs[pid] = psutil.Process(pid)
+                    procs[pid].suspend()
+                except psutil.NoSuchProcess:
+                    pass
+        for proc in procs.values():
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                proc.kill()
+            except psutil.NoSuchProcess:
                 pass
+        # Dying takes a while on a busy machine (tearing down Chromium's memory); an orphan whose new parent
+        # does not reap it stays a zombie, which is dead enough.
+        deadline = time.monotonic() + wait
+        while any(_alive(p) for p in procs.values()) and time.monotonic() < deadline:
+            time.sleep(0.02)
         self._browser = None
 
     def shutdown(self) -> None:
