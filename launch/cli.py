@@ -309,7 +309,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     try:
         if args.render:
+            from pathlib import Path
+
             from multiverse.agents.render import render
+
+            if Path(args.render).suffix.lower() not in (".gif", ".html", ".htm"):
+                raise UsageError(f"--render writes OUT.gif or OUT.html, got {args.render!r}")
 
             episodes = list(_episodes_arg(args))
             if len(episodes) != 1:

@@ -161,3 +161,66 @@ def test_cli_refuses_other_env_versions_and_missing_plugins(multiverse_cli: str,
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "Traceback" not in out.stderr and "DIVERGENCE" not in out.stdout
+
+
+# --------------------------------------------------------------------------- render
+
+
+def test_cli_renders_a_gif_from_stored_images_and_from_a_replay(multiverse_cli: str, catch_dataset: Path,
+                                                                tmp_path: Path) -> None:
+    from PIL import Image
+
+    record("games/Maze-v0", tmp_path / "px", 1, pixels=True)
+    (rec,) = list(read_episodes(tmp_path / "px"))
+    for src, episode, rerendered, length in ((tmp_path / "px", "0", False, rec.episode.length),
+                                             (catch_dataset, "1", True, list(read_episodes(catch_dataset, [1]))[0].episode.length)):
+        gif = tmp_path / f"ep{episode}.gif"
+        out = run(multiverse_cli, "replay", str(src), "--episode", episode, "--render", str(gif))
+        assert out.returncode == 0, out.stderr
+        assert ("re-rendered" in out.stdout) == rerendered
+        with Image.open(gif) as im:
+            assert im.format == "GIF" and im.n_frames == length + 1 and min(im.size) >= 252
+
+
+def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from multiverse.agents.render import render_html
+    from multiverse.envs.web.browser import LAUNCH_ARGS, chromium_path
+
+    record("web/LoginForm-v0", tmp_path / "ds", 1)  # text only: the viewer's images are re-rendered by replay
+    (rec,) = list(read_episodes(tmp_path / "ds"))
+    ep = rec.episode
+    path, rerendered = render_html(rec, tmp_path / "viewer.html")
+    assert rerendered
+    text = path.read_text()
+    assert "http://" not in text.replace("http://multiverse.test", "") and "https://" not in text
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page()
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(path.as_uri())
+            assert page.locator("#obs").text_content() == ep.steps[0].observation
+            assert page.locator("#img").get_attribute("src").startswith("data:image/png;base64,")
+            # a template's row shows what was typed: type(2, <text>)  ->  type(2, "alice")
+            assert page.locator("#actions li.chosen").text_content().endswith(ep.steps[0].action)
+            last = ep.length - 1
+            page.locator("#step").fill(str(last))  # moves the slider (fires its input event)
+            assert page.locator("#t").text_content() == str(last)
+            assert page.locator("#obs").text_content() == ep.steps[last].observation
+            assert page.locator("#actions li.chosen").count() == 1
+            assert ep.steps[last].action in page.locator("#actions li.chosen").text_content()
+            assert float(page.locator("#return").text_content()) == pytest.approx(ep.total_return, abs=1e-3)
+            assert float(page.locator("#reward").text_content()) == pytest.approx(ep.steps[last].reward, abs=1e-3)
+            page.locator("#step").fill("0")
+            assert float(page.locator("#return").text_content()) == pytest.approx(ep.steps[0].reward, abs=1e-3)
+            page.locator("#next").click()
+            assert page.locator("#obs").text_content() == ep.steps[1].observation
+            page.screenshot(path=str(tmp_path / "viewer.png"))
+        finally:
+            browser.close()
+    # one file, nothing fetched: only the page itself, and the images as data: URIs
+    assert all(u.startswith(("file://", "data:")) for u in requests), requests
+    assert sum(u.startswith("file://") for u in requests) == 1
