@@ -224,3 +224,79 @@ def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tm
     # one file, nothing fetched: only the page itself, and the images as data: URIs
     assert all(u.startswith(("file://", "data:")) for u in requests), requests
     assert sum(u.startswith("file://") for u in requests) == 1
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _two_files(tmp_path: Path) -> Path:
+    out = tmp_path / "ds"
+    record("games/Catch-v0", out, 1)
+    record("games/Catch-v0", out, 1, seed=5)  # a second recording adds a file beside the first
+    assert len(list(out.glob("*.parquet"))) == 2
+    return out
+
+
+def _truncate(file: Path) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2])
+
+
+def _garbage(file: Path) -> None:
+    file.write_bytes(b"not parquet at all " * 50)
+
+
+def _schema_99(file: Path) -> None:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(file)
+    pq.write_table(table.replace_schema_metadata({b"multiverse.episodes.schema_version": b"99"}), file)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_truncate, "is not a readable Parquet file"),
+    (_garbage, "is not a readable Parquet file"),
+    (_schema_99, "has episode schema version 99; this Multiverse"),
+])
+def test_a_bad_file_is_named_in_one_line_and_the_others_stay_intact(multiverse_cli: str, tmp_path: Path,
+                                                                    damage, message: str) -> None:
+    out = _two_files(tmp_path)
+    bad = sorted(out.glob("*.parquet"))[1]
+    damage(bad)
+    before = _digest(out)
+    for args in (["replay", str(out)], ["replay", str(out), "--verify"]):
+        res = run(multiverse_cli, *args)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+        assert str(bad) in res.stderr and message in res.stderr
+        assert "record it again" in res.stderr or "move it out" in res.stderr
+    assert _digest(out) == before  # reading never writes
+    bad.rename(tmp_path / bad.name)  # what the message says to do
+    ok = run(multiverse_cli, "replay", str(out), "--verify")
+    assert ok.returncode == 0 and "1 episodes" in ok.stdout, ok.stdout + ok.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["replay", "{tmp}/empty"], "holds no episodes (no .parquet files); record some with `multiverse record"),
+    (["replay", "{tmp}/missing", "--verify"], "does not exist; pass a folder written by `multiverse record --out DIR`"),
+    (["replay", "{catch}", "--episode", "7", "--verify"], "holds 2 episodes (0..1); there is no episode 7"),
+    (["replay", "{catch}", "--render", "{tmp}/out.mp4"], "--render writes OUT.gif or OUT.html"),
+    (["replay", "{catch}", "--render", "{tmp}/out.gif"], "--render draws one episode; pick it with --episode K"),
+    (["record", "--env", "games/Snak-v0", "--out", "{tmp}/r"], "unknown env 'games/Snak-v0'; did you mean 'games/Snake-v0'"),
+    (["record", "--env", "games/Catch-v0", "--agent", "checkpoint:{tmp}/nope", "--out", "{tmp}/r"], "is not a learner checkpoint"),
+])
+def test_bad_arguments_are_one_clear_line(multiverse_cli: str, catch_dataset: Path, tmp_path: Path,
+                                          args: list[str], message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    before = _digest(catch_dataset)
+    res = run(multiverse_cli, *[a.format(tmp=tmp_path, catch=catch_dataset) for a in args])
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert _digest(catch_dataset) == before
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
