@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -347,6 +348,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if report.divergences else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from multiverse.agents.episodes import EpisodeDataError
+    from multiverse.agents.export import to_minari
+
+    try:
+        dataset = to_minari(_episodes_arg(args), args.out, path=args.path)
+    except EpisodeDataError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # Minari's: a bad or taken dataset id
+        raise UsageError(str(exc).splitlines()[0]) from None
+    where = args.path or os.environ.get("MINARI_DATASETS_PATH") or "~/.minari/datasets"
+    console.print(f"wrote Minari dataset {args.out!r} under {where}: {dataset.total_episodes} episodes, "
+                  f"{dataset.total_steps} steps (minari.load_dataset({args.out!r}))")
+    return 0
+
+
 def _train_help() -> str:
     from multiverse.launch.config import describe_fields
 
@@ -458,6 +475,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-divergences", action="store_true", help="with --verify: go on after the first divergent episode")
     p.add_argument("--render", metavar="OUT", help="write OUT.gif or OUT.html of the selected episode")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("export", help="convert recorded episodes to another format (minari)")
+    export_sub = p.add_subparsers(dest="export_format", required=True, metavar="FORMAT")
+    p = export_sub.add_parser("minari", help="write a Minari dataset (minari.load_dataset reads it)",
+                              description="Observations become Dict(text=Text[, image=Box]), actions Text (the action "
+                              "strings), infos carry each step's legal actions as JSON; see multiverse.agents.export.")
+    p.add_argument("dir", metavar="DIR", help="a dataset folder written by multiverse record")
+    p.add_argument("--out", required=True, metavar="NAME", help="the Minari dataset id, e.g. multiverse/catch-oracle-v0")
+    p.add_argument("--path", metavar="ROOT", help="Minari's datasets folder (default: MINARI_DATASETS_PATH, "
+                   "else ~/.minari/datasets)")
+    p.add_argument("--episode", type=int, action="append", metavar="K", help="only episode K (repeatable)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -300,3 +300,52 @@ def test_bad_arguments_are_one_clear_line(multiverse_cli: str, catch_dataset: Pa
     assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert _digest(catch_dataset) == before
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+# --------------------------------------------------------------------------- Minari export
+
+
+def test_export_minari_reloads_with_minari_load_dataset(multiverse_cli: str, tmp_path: Path, monkeypatch) -> None:
+    import json
+    import os
+
+    import minari
+    import numpy as np
+
+    from multiverse.agents.episodes import decode_png
+
+    record("games/Catch-v0", tmp_path / "px", 2, pixels=True)
+    record("web/LoginForm-v0", tmp_path / "mixed", 1)
+    record("games/Catch-v0", tmp_path / "mixed", 1, seed=3)
+    root = tmp_path / "minari"
+    env = dict(os.environ, MINARI_DATASETS_PATH=str(root))
+    for src, name in ((tmp_path / "px", "multiverse/catch-oracle-v0"), (tmp_path / "mixed", "multiverse/mixed-v0")):
+        out = subprocess.run([multiverse_cli, "export", "minari", str(src), "--out", name], capture_output=True,
+                             text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+    again = subprocess.run([multiverse_cli, "export", "minari", str(tmp_path / "px"), "--out", "multiverse/catch-oracle-v0"],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+    ds = minari.load_dataset("multiverse/catch-oracle-v0")
+    recs = list(read_episodes(tmp_path / "px"))
+    assert ds.total_episodes == 2 and ds.total_steps == sum(r.episode.length for r in recs)
+    assert set(ds.observation_space.spaces) == {"text", "image"}
+    for m, rec in zip(ds.iterate_episodes(), recs):
+        ep = rec.episode
+        assert list(m.actions) == [s.action for s in ep.steps]
+        assert list(m.rewards) == [s.reward for s in ep.steps]
+        assert list(m.terminations) == [s.terminated for s in ep.steps]
+        assert list(m.observations["text"]) == [s.observation for s in ep.steps] + [ep.final_observation]
+        assert np.array_equal(m.observations["image"][0], decode_png(ep.steps[0].image))  # exact: stored raw
+        assert np.array_equal(m.observations["image"][-1], decode_png(ep.final_image))
+        assert json.loads(m.infos["legal_actions"][0]) == ep.steps[0].legal_actions
+        assert all(ds.observation_space["text"].contains(t) for t in m.observations["text"])
+        assert all(ds.action_space.contains(a) for a in m.actions)
+    assert ds.recover_environment().spec.id == "games/Catch-v0"
+
+    mixed = minari.load_dataset("multiverse/mixed-v0")
+    assert mixed.total_episodes == 2 and set(mixed.observation_space.spaces) == {"text"}
+    assert [ep.actions[0] for ep in mixed.iterate_episodes()] == [r.episode.steps[0].action
+                                                                 for r in read_episodes(tmp_path / "mixed")]
