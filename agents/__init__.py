@@ -12,7 +12,10 @@ the RL loop over them in one process. No Ray here (that is ``multiverse.launch``
 Modules: ``models`` (loading), ``prompt`` (observation -> prompt), ``policy``
 (scoring, sampling, generation), ``losses`` (PPO, GRPO, GAE, ...), ``learner``
 (primitives, checkpoints), ``rollout`` (lockstep episodes, advantages),
-``train_local`` (the loop).
+``train_local`` (the loop), ``episodes`` (the recorded-episode schema, Parquet
+storage, the recording wrapper), ``replay`` (record with an agent, verified
+replay), ``render`` (GIF, HTML viewer), ``export`` (Minari), ``sft``
+(behaviour cloning on recorded episodes).
 
 The names below are imported lazily, so ``import multiverse.agents`` stays cheap
 (torch and transformers load on first use).
@@ -40,19 +43,30 @@ _EXPORTS = {
     "CheckpointError": "learner",
     "PPOConfig": "losses",
     "PPOLoss": "losses",
+    "BCLoss": "losses",
     "EpisodeSpec": "rollout",
     "Episode": "rollout",
     "run_episodes": "rollout",
     "compute_advantages": "rollout",
+    "EpisodeMeta": "episodes",
+    "EpisodeWriter": "episodes",
+    "RecordEpisodes": "episodes",
+    "read_episodes": "episodes",
+    "verify_dataset": "replay",
+    "bc_samples": "sft",
+    "train_bc": "sft",
     "TrainConfig": "train_local",
     "train": "train_local",
     "evaluate": "train_local",
 }
 __all__ = [
+    "BCLoss",
     "CheckpointError",
     "Decision",
     "Episode",
+    "EpisodeMeta",
     "EpisodeSpec",
+    "EpisodeWriter",
     "Learner",
     "LearnerConfig",
     "ModelConfig",
@@ -63,15 +77,20 @@ __all__ = [
     "PolicyConfig",
     "PromptConfig",
     "PromptTooLongError",
+    "RecordEpisodes",
     "Sample",
     "TrainConfig",
     "Turn",
+    "bc_samples",
     "build_model",
     "compute_advantages",
     "evaluate",
     "load_model",
+    "read_episodes",
     "run_episodes",
     "train",
+    "train_bc",
+    "verify_dataset",
 ]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "BCLoss",
     "EnvReturnScaler",
     "PPOConfig",
     "PPOLoss",
@@ -236,4 +237,19 @@ class PPOLoss:
             metrics["kl_to_initial"] = float(kl_N.detach().mean())
             loss = loss + c.kl_coef * kl_N.mean()
         metrics["loss"] = float(loss.detach())
+        return loss, metrics
+
+
+class BCLoss:
+    """Behaviour cloning for :meth:`Learner.forward_backward`: the negative log-likelihood of each demonstrated
+    action under the policy's distribution over the legal actions (a template's generated text tokens included).
+
+    Metrics: ``bc_loss`` and ``p_action``, the mean probability the policy gives the demonstrated action."""
+
+    needs_reference = False
+
+    def __call__(self, out: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = behaviour_cloning_loss(out.logp_N)
+        with torch.no_grad():
+            metrics = {"bc_loss": float(loss), "p_action": float(out.logp_N.exp().mean()), "loss": float(loss)}
         return loss, metrics

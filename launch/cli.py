@@ -364,6 +364,40 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sft(args: argparse.Namespace) -> int:
+    from multiverse.agents.episodes import EpisodeDataError, read_episodes
+    from multiverse.launch.config import ConfigError, load_config
+
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
+    try:
+        config = load_config(args.config, args.overrides, check_envs=False)
+        episodes = list(read_episodes(args.episodes))
+    except (ConfigError, EpisodeDataError) as exc:
+        raise UsageError(str(exc)) from None
+    from multiverse.agents.learner import Learner
+    from multiverse.agents.sft import action_probability, bc_samples, train_bc
+    from multiverse.launch.train import learner_config
+
+    start = time.perf_counter()
+    learner = Learner(learner_config(config))
+    samples, skipped = bc_samples(learner.policy, episodes, only_success=args.only_success)
+    if not samples:
+        raise UsageError(f"no recorded step of {args.episodes} can be trained on ({skipped} skipped); record episodes "
+                         f"whose actions are legal, e.g. with --agent oracle")
+    before = action_probability(learner.policy, samples)
+    console.print(f"sft: {len(samples)} steps from {len(episodes)} episodes ({skipped} skipped); model "
+                  f"{config.model.name} ({'LoRA' if config.model.lora else 'full'}); p(recorded action) {before:.3f}")
+    train_bc(learner, samples, epochs=args.epochs, minibatch=config.algorithm.minibatch, seed=config.run.seed,
+             on_epoch=lambda r: console.print(f"epoch {int(r['epoch'])}/{args.epochs}  bc_loss {r['bc_loss']:.4f}  "
+                                              f"p(action) {r['p_action']:.3f}"))
+    after = action_probability(learner.policy, samples)
+    path = learner.save(args.out)
+    console.print(f"p(recorded action) {before:.3f} -> {after:.3f}; checkpoint {path} "
+                  f"({time.perf_counter() - start:.0f} s; record with --agent checkpoint:{path})")
+    return 0
+
+
 def _train_help() -> str:
     from multiverse.launch.config import describe_fields
 
@@ -487,6 +521,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "else ~/.minari/datasets)")
     p.add_argument("--episode", type=int, action="append", metavar="K", help="only episode K (repeatable)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sft", help="behaviour cloning on recorded episodes (a supervised warm start)",
+                       description="Train the config's model to give the recorded actions high probability (the NLL of "
+                       "each recorded action under the policy's distribution over the legal actions), with the "
+                       "config's algorithm.lr and algorithm.minibatch, and save a learner checkpoint.")
+    p.add_argument("--episodes", required=True, metavar="DIR", help="a dataset folder (e.g. oracle episodes)")
+    p.add_argument("--config", required=True, help="a YAML config, or a shipped one by name (its model and algorithm)")
+    p.add_argument("--out", required=True, metavar="CHECKPOINT", help="the learner checkpoint folder to write")
+    p.add_argument("--epochs", type=int, default=3, help="passes over the recorded steps (default 3)")
+    p.add_argument("--only-success", action="store_true", help="train only on successful episodes")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. algorithm.lr=1e-3")
+    p.set_defaults(func=cmd_sft)
     return parser
 
 
