@@ -39,6 +39,9 @@ class TrainConfig:
     """Registered env ids to train on jointly (equal shares)."""
     env_params: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """Pinned reset params per env id, for training and evaluation (e.g. a small Catch board)."""
+    eval_params: dict[str, dict[str, Any]] | None = None
+    """Pinned reset params for evaluation only (None: ``env_params``), e.g. pin a train-split text style for
+    training while evaluation samples the held-out one."""
     learner: LearnerConfig = dataclasses.field(default_factory=LearnerConfig)
     """Model, LoRA, prompting and optimizer."""
     loss: PPOConfig = dataclasses.field(default_factory=PPOConfig)
@@ -180,8 +183,9 @@ def train(
                 f.write(json.dumps(row) + "\n")
 
     def run_eval(iteration: int) -> None:
+        pins = config.env_params if config.eval_params is None else config.eval_params
         res = evaluate(learner.policy, config.env_ids, episodes=config.eval_episodes, split=config.eval_split,
-                       env_params=config.env_params, envs_per_id=config.envs_per_id, max_steps=config.max_steps,
+                       env_params=pins, envs_per_id=config.envs_per_id, max_steps=config.max_steps,
                        make_env=make_env)
         log({"iteration": iteration, "eval": res, "split": config.eval_split})
 

@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default="default")
     p.add_argument("--env", default="games/Catch-v0")
     p.add_argument("--params", default='{"balls": 1, "width": 5, "height": 6}', help="pinned reset params (JSON)")
+    p.add_argument("--eval-params", default=None,
+                   help="pinned params for evaluation only (JSON; default: --params), e.g. when --params pins a "
+                        "train-split text style that the held-out evaluation must not get")
+    p.add_argument("--kl", type=float, default=0.0, help="KL-to-initial-policy coefficient")
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--groups", type=int, default=8, help="groups per iteration (same seed and params)")
     p.add_argument("--group-size", type=int, default=4)
@@ -60,9 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     from multiverse.agents.train_local import TrainConfig, evaluate, train
 
     params = json.loads(args.params)
+    eval_params = json.loads(args.eval_params) if args.eval_params is not None else params
     config = TrainConfig(
         env_ids=(args.env,),
         env_params={args.env: params} if params else {},
+        eval_params={args.env: eval_params} if eval_params else {},
         learner=LearnerConfig(
             model=ModelConfig(name=args.model, lora=True, lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank),
             # Catch shows the whole state, so no history: half the prompt, half the compute.
@@ -70,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
                                 temperature=args.temperature, score_norm=args.score_norm),
             lr=args.lr,
         ),
-        loss=PPOConfig(clip_eps=0.2, entropy_coef=args.entropy, skip_zero_advantage=not args.keep_zero_advantage),
+        loss=PPOConfig(clip_eps=0.2, entropy_coef=args.entropy, kl_coef=args.kl,
+                       skip_zero_advantage=not args.keep_zero_advantage),
         iterations=args.iterations,
         groups_per_env=args.groups,
         group_size=args.group_size,
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     start_load, start = [round(x, 2) for x in os.getloadavg()], time.perf_counter()
     learner = Learner(config.learner)
     eval_kw: dict[str, Any] = {"episodes": args.eval_episodes, "env_params": config.env_params, "envs_per_id": 8}
-    train_before = evaluate(learner.policy, config.env_ids, split="train", **eval_kw)[args.env]
+    train_before = evaluate(learner.policy, config.env_ids, split="train", **eval_kw)[args.env]  # as trained
     print(f"train-split success before: {train_before['success']:.3f}", flush=True)
 
     def show(row: dict[str, Any]) -> None:
@@ -102,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         "model": args.model,
         "env": args.env,
         "pinned_params": params,
+        "eval_pinned_params": eval_params,
         "heldout_success_before": evals[0]["eval"][args.env]["success"],
         "heldout_success_after": evals[-1]["eval"][args.env]["success"],
         "heldout_return_before": evals[0]["eval"][args.env]["return"],
