@@ -235,7 +235,7 @@ def episode_row(ep: Episode, meta: EpisodeMeta) -> dict[str, Any]:
         "reward": float(s.reward),
         "terminated": bool(s.terminated),
         "truncated": bool(s.truncated),
-        "info": to_json(s.info) if s.info is not None else None,
+        "info": (to_json(s.info) if s.info else "{}") if s.info is not None else None,
         "action_error": s.action_error,
         "infra_error": s.infra_error,
     } for s in ep.steps]

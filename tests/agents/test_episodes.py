@@ -94,6 +94,10 @@ def test_files_roll_by_size_and_keep_the_episode_order(tmp_path: Path) -> None:
     assert [r.episode.seed for r in recs] == list(range(6))
     assert [r.index for r in recs] == list(range(6))
     assert list(read_episodes(tmp_path, [4]))[0].episode.seed == 4
+    # a file being written (what a killed writer leaves) is invisible to every reader
+    (tmp_path / f".{files[0].name}.tmp").write_bytes(files[0].read_bytes()[:500])
+    assert len(list(read_episodes(tmp_path))) == 6
+    assert pads.dataset(tmp_path, format="parquet").count_rows() == 6
 
 
 def test_training_rollout_episodes_are_recordable_with_log_probs(tmp_path: Path) -> None:
