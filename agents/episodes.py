@@ -50,7 +50,6 @@ import gymnasium as gym
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from multiverse.agents.rollout import Episode, Step
 
 __all__ = [
@@ -61,6 +60,7 @@ __all__ = [
     "EpisodeWriter",
     "RecordEpisodes",
     "RecordedEpisode",
+    "chromium_version",
     "dataset_files",
     "decode_png",
     "encode_png",
@@ -212,14 +212,33 @@ class RecordedEpisode:
 # --------------------------------------------------------------------------- rows
 
 
+@functools.lru_cache(maxsize=1)
+def chromium_version() -> str | None:
+    """``chromium --version`` of the browser web tasks use here (None: Playwright's own, or unreadable)."""
+    import subprocess
+
+    from multiverse.envs.web.browser import BrowserCrashed, chromium_path
+
+    try:
+        path = chromium_path()
+        if path is None:
+            return None
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+        return out.stdout.strip() or None
+    except (BrowserCrashed, OSError, subprocess.SubprocessError):
+        return None
+
+
 def _fill_env_meta(env_id: str, meta: EpisodeMeta) -> EpisodeMeta:
-    if meta.env_version is not None and meta.env_source is not None:
-        return meta
+    """The env's version and source from the registry, and for a web task the Chromium that rendered it."""
     from multiverse.envs.registry import lookup
 
     spec = lookup(env_id)
+    versions = meta.versions
+    if spec.kind == "web" and "chromium" not in versions:
+        versions = {**versions, "chromium": chromium_version()}
     return dataclasses.replace(meta, env_version=spec.version if meta.env_version is None else meta.env_version,
-                               env_source=meta.env_source or spec.source)
+                               env_source=meta.env_source or spec.source, versions=versions)
 
 
 def episode_row(ep: Episode, meta: EpisodeMeta) -> dict[str, Any]:

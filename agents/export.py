@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from multiverse.agents.episodes import RecordedEpisode, decode_png
 
 __all__ = ["to_minari"]

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-
 from multiverse.agents.episodes import EpisodeMeta, EpisodeWriter, RecordedEpisode, RecordEpisodes, text_hash
 from multiverse.agents.rollout import Episode
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from conftest import CHECKED_IDS, GAME_IDS
-
 from multiverse.agents.episodes import read_episodes
 from multiverse.agents.replay import verify_dataset
 from multiverse.launch.config import load_config
@@ -23,7 +22,6 @@ def run(cli: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess
 
 def test_training_run_records_eval_and_every_nth_training_episode(tmp_path: Path) -> None:
     import ray
-
     from multiverse.launch.cluster import init_ray
     from multiverse.launch.train import train
 
@@ -72,7 +70,6 @@ def tampered_copy(src: Path, dst: Path, edit) -> Path:
     """A copy of a dataset with ``edit(rows)`` applied to the rows of its (first) file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
     from multiverse.agents.episodes import SCHEMA
 
     dst.mkdir(parents=True)
@@ -183,14 +180,15 @@ def test_cli_renders_a_gif_from_stored_images_and_from_a_replay(multiverse_cli: 
 
 
 def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+    from multiverse.agents.episodes import chromium_version
     from multiverse.agents.render import render_html
     from multiverse.envs.web.browser import LAUNCH_ARGS, chromium_path
+    from playwright.sync_api import sync_playwright
 
     record("web/LoginForm-v0", tmp_path / "ds", 1)  # text only: the viewer's images are re-rendered by replay
     (rec,) = list(read_episodes(tmp_path / "ds"))
     ep = rec.episode
+    assert "chromium" in rec.meta.versions and rec.meta.versions["chromium"] == chromium_version()
     path, rerendered = render_html(rec, tmp_path / "viewer.html")
     assert rerendered
     text = path.read_text()
@@ -311,7 +309,6 @@ def test_export_minari_reloads_with_minari_load_dataset(multiverse_cli: str, tmp
 
     import minari
     import numpy as np
-
     from multiverse.agents.episodes import decode_png
 
     record("games/Catch-v0", tmp_path / "px", 2, pixels=True)
