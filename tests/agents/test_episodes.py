@@ -17,6 +17,7 @@ import pytest
 from agent_helpers import tiny_policy
 from multiverse.agents.episodes import (
     SCHEMA_VERSION,
+    EpisodeDataError,
     EpisodeMeta,
     EpisodeWriter,
     RecordEpisodes,
@@ -149,6 +150,20 @@ def test_a_killed_recorder_leaves_only_complete_episodes(tmp_path: Path) -> None
     assert [r.episode.seed for r in recs] == list(range(len(recs)))  # nothing in the middle is missing
     report = verify_dataset(read_episodes(out))
     assert report.ok and report.episodes == len(recs)
+
+
+def test_corrupt_and_foreign_files_are_named_with_what_to_do(tmp_path: Path) -> None:
+    _record_catch(tmp_path, 1, pixels=False)
+    good = next(tmp_path.glob("*.parquet"))
+    bad = tmp_path / "part-99999999999999999999-garbage.parquet"  # sorts after the good file
+    bad.write_bytes(b"not parquet at all " * 50)
+    with pytest.raises(EpisodeDataError, match=rf"{bad}.* is not a readable Parquet file .*it is truncated or corrupt"):
+        list(read_episodes(tmp_path))
+    pq.write_table(pq.read_table(good).replace_schema_metadata({}), bad)  # Parquet, but not written by Multiverse
+    with pytest.raises(EpisodeDataError, match=rf"{bad} is not a Multiverse episode file"):
+        list(read_episodes(tmp_path))
+    bad.unlink()
+    assert len(list(read_episodes(tmp_path))) == 1
 
 
 def test_record_wrapper_draws_a_seed_when_none_is_given(tmp_path: Path) -> None:
