@@ -13,13 +13,21 @@ missing plugin) or registered only under another version is refused with
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from multiverse.agents.episodes import EpisodeMeta, EpisodeWriter, RecordedEpisode, RecordEpisodes, text_hash
+from multiverse.agents.episodes import (
+    EpisodeMeta,
+    EpisodeWriter,
+    RecordedEpisode,
+    RecordEpisodes,
+    text_hash,
+    to_json,
+)
 from multiverse.agents.rollout import Episode
 
 __all__ = ["Divergence", "ReplayRefused", "VerifyReport", "iter_checked", "make_replay_env", "record_env",
@@ -182,8 +190,9 @@ def _replay(env: gym.Env, rec: RecordedEpisode, on_obs: Callable[[int, Any], Non
     obs, info = env.reset(seed=ep.seed, options=dict(ep.options))
     if on_obs:
         on_obs(0, obs)
-    if dict(info.get("randomization", {})) != ep.randomization:
-        return differ(0, "randomization", ep.randomization, info.get("randomization")), 0
+    sampled = json.loads(to_json(info.get("randomization", {})))  # as stored: JSON values (tuples become lists)
+    if sampled != ep.randomization:
+        return differ(0, "randomization", ep.randomization, sampled), 0
     for t, step in enumerate(ep.steps):
         text = str(obs["text"] if isinstance(obs, dict) else obs)
         if text_hash(text) != text_hash(step.observation):

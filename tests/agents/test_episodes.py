@@ -174,3 +174,11 @@ def test_record_wrapper_draws_a_seed_when_none_is_given(tmp_path: Path) -> None:
     (rec,) = list(read_episodes(tmp_path))
     assert isinstance(rec.episode.seed, int)
     assert verify_dataset([rec]).ok
+
+
+def test_a_tampered_randomization_is_a_divergence_at_the_reset(tmp_path: Path) -> None:
+    _record_catch(tmp_path, 1, pixels=False)
+    (rec,) = list(read_episodes(tmp_path))
+    rec.episode.randomization["width"] = rec.episode.randomization["width"] + 1
+    (div,) = verify_dataset([rec]).divergences
+    assert (div.step, div.field) == (0, "randomization") and div.replayed["width"] == div.recorded["width"] - 1
