@@ -207,6 +207,10 @@ class RecordedEpisode:
     row: int
     index: int
     """Position in the dataset (files in name order, rows in order): what ``--episode K`` selects."""
+    length: int = 0
+    """Steps, as stored (also when the steps were not read)."""
+    total_return: float = 0.0
+    """Return, as stored (also when the steps were not read)."""
 
 
 # --------------------------------------------------------------------------- rows
@@ -415,12 +419,15 @@ def _open(file: Path) -> pq.ParquetFile:
     return pf
 
 
-def read_episodes(path: str | Path, indices: Sequence[int] | None = None) -> Iterator[RecordedEpisode]:
+def read_episodes(path: str | Path, indices: Sequence[int] | None = None, *, steps: bool = True
+                  ) -> Iterator[RecordedEpisode]:
     """Episodes of a dataset folder (or one file), in order; ``indices`` selects some by position.
 
-    Every file is checked (readable Parquet, Multiverse schema, schema version) before its rows are
-    yielded; a bad file raises :class:`EpisodeDataError` naming it."""
+    ``steps=False`` reads only the episode-level columns (no steps, no images: cheap, for listing and for
+    checking that every env can be replayed). Every file is checked (readable Parquet, Multiverse schema,
+    schema version) before its rows are yielded; a bad file raises :class:`EpisodeDataError` naming it."""
     wanted = set(indices) if indices is not None else None
+    columns = None if steps else [n for n in SCHEMA.names if n not in ("steps", "final_image")]
     index = 0
     for file in dataset_files(path):
         pf = _open(file)
@@ -429,17 +436,18 @@ def read_episodes(path: str | Path, indices: Sequence[int] | None = None) -> Ite
             index += n
             continue
         try:
-            rows = pf.read().to_pylist()
+            rows = pf.read(columns=columns).to_pylist()
         except (pa.ArrowException, OSError) as error:
             raise EpisodeDataError(f"{file} cannot be read ({str(error).splitlines()[0]}); it is corrupt: move it out "
                                    f"of the dataset or record it again") from error
         for row_no, row in enumerate(rows):
             if wanted is None or index in wanted:
                 try:
-                    ep, meta = _from_row(row)
+                    ep, meta = _from_row(row if steps else {**row, "steps": [], "final_image": None})
+                    length, total = int(row["length"]), float(row["total_return"])
                 except (KeyError, TypeError, ValueError) as error:
                     raise EpisodeDataError(f"{file} row {row_no}: not a valid episode ({error}); record it again") from error
-                yield RecordedEpisode(ep, meta, file, row_no, index)
+                yield RecordedEpisode(ep, meta, file, row_no, index, length, total)
             index += 1
     if wanted is not None and wanted and max(wanted) >= index:
         raise EpisodeDataError(f"{path} holds {index} episodes (0..{index - 1}); there is no episode {max(wanted)}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,13 @@ from multiverse.agents.episodes import (
     EpisodeWriter,
     RecordedEpisode,
     RecordEpisodes,
+    read_episodes,
     text_hash,
     to_json,
 )
 from multiverse.agents.rollout import Episode
 
-__all__ = ["Divergence", "ReplayRefused", "VerifyReport", "iter_checked", "make_replay_env", "record_env",
+__all__ = ["Divergence", "ReplayRefused", "VerifyReport", "check_replayable", "make_replay_env", "record_env",
            "replay_observations", "verify_dataset", "verify_episode"]
 
 
@@ -266,10 +267,11 @@ def verify_dataset(episodes: Iterable[RecordedEpisode], *, stop_at_first: bool =
     return report
 
 
-def iter_checked(episodes: Iterable[RecordedEpisode]) -> Iterator[RecordedEpisode]:
-    """Episodes with their envs looked up first, so a missing plugin is refused before any replay runs
-    (and a bad file is reported before any replay runs)."""
-    items = list(episodes)
-    for rec in items:
+def check_replayable(path: str | Path, indices: Sequence[int] | None = None) -> int:
+    """Look up every selected episode's env before anything is replayed (reading no steps): a bad file, a
+    missing plugin or another env version is reported first. Returns the number of episodes."""
+    n = 0
+    for rec in read_episodes(path, indices, steps=False):
         _check_env(rec)
-    return iter(items)
+        n += 1
+    return n

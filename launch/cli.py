@@ -305,8 +305,8 @@ def _episodes_arg(args: argparse.Namespace) -> Any:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from multiverse.agents.episodes import EpisodeDataError
-    from multiverse.agents.replay import ReplayRefused, iter_checked, verify_dataset
+    from multiverse.agents.episodes import EpisodeDataError, read_episodes
+    from multiverse.agents.replay import ReplayRefused, check_replayable, verify_dataset
 
     try:
         if args.render:
@@ -328,13 +328,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             table = Table(title=f"episodes in {args.dir}")
             for col in ("#", "env", "seed", "agent", "steps", "return", "success", "file"):
                 table.add_column(col)
-            for rec in _episodes_arg(args):
+            for rec in read_episodes(args.dir, args.episode, steps=False):
                 ep = rec.episode
-                table.add_row(str(rec.index), ep.env_id, str(ep.seed), rec.meta.agent, str(ep.length),
-                              f"{ep.total_return:+.2f}", "yes" if ep.success else "no", f"{rec.file.name}:{rec.row}")
+                table.add_row(str(rec.index), ep.env_id, str(ep.seed), rec.meta.agent, str(rec.length),
+                              f"{rec.total_return:+.2f}", "yes" if ep.success else "no", f"{rec.file.name}:{rec.row}")
             console.print(table)
             return 0
-        report = verify_dataset(iter_checked(_episodes_arg(args)), stop_at_first=not args.all_divergences)
+        check_replayable(args.dir, args.episode)  # refusals before any replay, without reading the steps
+        report = verify_dataset(_episodes_arg(args), stop_at_first=not args.all_divergences)
     except (EpisodeDataError, ReplayRefused) as exc:
         raise UsageError(str(exc)) from None
     for note in report.skipped:

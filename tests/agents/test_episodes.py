@@ -95,6 +95,9 @@ def test_files_roll_by_size_and_keep_the_episode_order(tmp_path: Path) -> None:
     assert [r.episode.seed for r in recs] == list(range(6))
     assert [r.index for r in recs] == list(range(6))
     assert list(read_episodes(tmp_path, [4]))[0].episode.seed == 4
+    heads = list(read_episodes(tmp_path, steps=False))  # episode-level columns only: no steps, no images
+    assert [(h.length, h.total_return) for h in heads] == [(r.episode.length, r.episode.total_return) for r in recs]
+    assert all(not h.episode.steps and h.episode.final_image is None for h in heads)
     # a file being written (what a killed writer leaves) is invisible to every reader
     (tmp_path / f".{files[0].name}.tmp").write_bytes(files[0].read_bytes()[:500])
     assert len(list(read_episodes(tmp_path))) == 6
