@@ -8,6 +8,7 @@
       tb/                    TensorBoard event files (tensorboard --logdir RUN_DIR/tb)
       checkpoints/iter_NNNNNN/{learner/, trainer.json}
       plots/                 written by `multiverse plot RUN_DIR`
+      episodes/{eval,train}/ recorded episodes (Parquet) when run.record_eval / run.record_every are on
 
 A checkpoint is written into a temporary folder (the learner's safetensors and
 JSON, then the trainer's state: iteration, RNG, sampler, ADR, counters) and

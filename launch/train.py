@@ -33,7 +33,7 @@ import numpy as np
 from multiverse.launch.config import RunConfig, default_run_name, to_yaml
 from multiverse.launch.rundir import MetricsLog, RunDir
 from multiverse.launch.sampler import ADRBank, EnvSampler
-from multiverse.launch.workers import Task, TaskResult, WorkerPool, make_learner
+from multiverse.launch.workers import Task, WorkerPool, make_learner
 
 __all__ = ["Hooks", "learner_config", "train"]
 
