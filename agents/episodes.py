@@ -50,6 +50,7 @@ import gymnasium as gym
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from multiverse.agents.durable import fsync_dir
 from multiverse.agents.rollout import Episode, Step
 
 __all__ = [
@@ -301,14 +302,6 @@ def _from_row(row: dict[str, Any]) -> tuple[Episode, EpisodeMeta]:
 # --------------------------------------------------------------------------- writing
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _row_bytes(row: dict[str, Any]) -> int:
     """A cheap estimate of a row's uncompressed size (texts and images dominate)."""
     n = len(row["final_observation"] or "") + len(row["final_image"] or b"") + 512
@@ -360,7 +353,7 @@ class EpisodeWriter:
         finally:
             if tmp.exists():
                 tmp.unlink()
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         self.files.append(final)
         self.episodes_written += len(self._rows)
         self._rows, self._bytes = [], 0

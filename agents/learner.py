@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from multiverse.agents.durable import fsync_dir
 from multiverse.agents.models import ModelConfig, build_model
 from multiverse.agents.policy import Candidates, Decision, Policy, PolicyConfig, PolicyOutput
 from multiverse.agents.prompt import PromptConfig, Turn
@@ -238,11 +239,7 @@ class Learner:
             os.rename(tmp, path)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)  # make the renames themselves durable
-            finally:
-                os.close(dir_fd)
+            fsync_dir(path.parent)  # make the renames themselves durable
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return path

@@ -31,18 +31,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from multiverse.agents.durable import fsync_dir
+
 __all__ = ["CHECKPOINT_FAULT_ENV", "MetricsLog", "RunDir"]
 
 #: test hook: ``kill-in-checkpoint:N`` SIGKILLs the process halfway through writing checkpoint N
 CHECKPOINT_FAULT_ENV = "MULTIVERSE_FAULT"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -105,7 +99,7 @@ class RunDir:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if final.exists():  # the same iteration again (a resumed run): replace it whole
             old = self.checkpoints / f".{final.name}.old-{os.getpid()}"
             os.rename(final, old)
@@ -113,7 +107,7 @@ class RunDir:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, final)
-        _fsync_dir(self.checkpoints)
+        fsync_dir(self.checkpoints)
         for old in self.checkpoint_dirs()[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
         for left in self.checkpoints.glob(".iter_*.tmp-*"):  # debris of an interrupted write
