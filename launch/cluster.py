@@ -111,7 +111,31 @@ def submit(
         cmd.append("--no-wait")
     cmd += ["--", entrypoint, "train", "--config", cfg_arg, *overrides]
     print("multiverse submit: " + " ".join(_quote(c) for c in cmd), file=sys.stderr, flush=True)
-    return subprocess.call(cmd, env=ray_cli_env()), submission_id
+    return _submit_when_agent_ready(cmd), submission_id
+
+
+#: what the jobs API answers (HTTP 500) while a freshly started head node's job agent is not up yet
+AGENT_NOT_READY = "No available agent to submit job"
+
+
+def _submit_when_agent_ready(cmd: list[str], patience: float = 120.0) -> int:
+    """Run ``ray job submit``, passing its output through; while the cluster says its job agent is not up yet
+    (nothing was submitted), try again every 2 s for up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        proc = subprocess.Popen(cmd, env=ray_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        not_ready = False
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            not_ready = not_ready or AGENT_NOT_READY in line
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        code = proc.wait()
+        if code == 0 or not not_ready or time.monotonic() > deadline:
+            return code
+        print("multiverse submit: the cluster's job agent is not up yet; trying again in 2 s", file=sys.stderr,
+              flush=True)
+        time.sleep(2)
 
 
 def _quote(s: str) -> str:

@@ -82,3 +82,19 @@ def test_submit_smoke_to_a_local_cluster(multiverse_cli: str, tmp_path: Path) ->
             os.killpg(head.pid, signal.SIGKILL)
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_submit_waits_for_a_job_agent_that_is_not_up_yet(tmp_path: Path, capsys) -> None:
+    """A head node started a moment ago answers 'No available agent to submit job' (nothing submitted):
+    submit tries again; any other failure is returned at once."""
+    from multiverse.launch.cluster import AGENT_NOT_READY, _submit_when_agent_ready
+
+    tries = tmp_path / "tries"
+    script = (f"n=$(cat {tries} 2>/dev/null || echo 0); echo $((n+1)) > {tries}; "
+              f"if [ $n -lt 2 ]; then echo 'RuntimeError: {AGENT_NOT_READY}, please try again later..'; exit 1; fi; "
+              "echo submitted")
+    assert _submit_when_agent_ready(["sh", "-c", script], patience=30) == 0
+    assert tries.read_text().strip() == "3" and "submitted" in capsys.readouterr().out
+    tries.unlink()
+    assert _submit_when_agent_ready(["sh", "-c", f"echo 1 > {tries}; echo 'some other error'; exit 3"]) == 3
+    assert tries.read_text().strip() == "1"
