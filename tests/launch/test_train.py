@@ -40,7 +40,7 @@ def ray_session():
 
 #: tests that read the 4-iteration run go to one pytest-xdist worker (launch/test.sh runs --dist loadgroup),
 #: so the run is made once, not once per worker
-FOUR_ITERATIONS = pytest.mark.xdist_group("four_iterations")
+FOUR_ITERATIONS = pytest.mark.xdist_group(name="four_iterations")  # name= : a positional name is ignored
 
 
 @pytest.fixture(scope="module")
