@@ -38,18 +38,32 @@ def ray_session():
     ray.shutdown()
 
 
-#: tests that read the 4-iteration run go to one pytest-xdist worker (launch/test.sh runs --dist loadgroup),
-#: so the run is made once, not once per worker
+#: tests that read the 4-iteration run, asked to share a pytest-xdist worker (launch/test.sh runs --dist loadgroup)
 FOUR_ITERATIONS = pytest.mark.xdist_group(name="four_iterations")  # name= : a positional name is ignored
 
 
 @pytest.fixture(scope="module")
 def four_iterations(ray_session, tmp_path_factory) -> Path:
-    """The smoke config run for 4 iterations without interruption."""
+    """The smoke config run for 4 iterations without interruption, made once per test session.
+
+    The xdist group alone did not keep it to one worker in CI (it was made twice, ~2 minutes each), so under
+    pytest-xdist the run goes in the session's shared temp folder behind a file lock: the first worker makes
+    it, another one waits for it and reads it."""
+    from filelock import FileLock
+
     from multiverse.launch.train import train
 
-    root = tmp_path_factory.mktemp("runs")
-    return train(smoke(root, "run.iterations=4", "run.name=straight"), config_name="smoke")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # no xdist: this session's own folder
+        return train(smoke(tmp_path_factory.mktemp("runs"), "run.iterations=4", "run.name=straight"),
+                     config_name="smoke")
+    shared = tmp_path_factory.getbasetemp().parent  # pytest-N/, the same for every worker of this session
+    with FileLock(str(shared / "four_iterations.lock")):
+        done = shared / "four_iterations.done"
+        if not done.exists():
+            run = train(smoke(shared / "four_iterations", "run.iterations=4", "run.name=straight"),
+                        config_name="smoke")
+            done.write_text(str(run))
+        return Path(done.read_text())
 
 
 # --------------------------------------------------------------------------- config
