@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -202,8 +203,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f"ray.address={args.address}"] if args.address else [])
     try:
         if args.resume is not None:
-            from pathlib import Path
-
             cfg_file = Path(args.resume) / "config.yaml"
             if not cfg_file.is_file():
                 raise UsageError(f"{args.resume} is not a run dir (no config.yaml in it)")
@@ -256,8 +255,6 @@ def _policy_from_checkpoint(path: str) -> tuple[Any, dict[str, Any]]:
         learner = Learner.from_checkpoint(path)
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
-    from pathlib import Path
-
     identity = {"checkpoint": str(Path(path).resolve()), "step": meta["step"], "model": meta["config"]["model"]["name"],
                 "weights_sha256": meta["files"]["weights.safetensors"]["sha256"]}
     return learner.policy, identity
@@ -310,8 +307,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     try:
         if args.render:
-            from pathlib import Path
-
             from multiverse.agents.render import render
 
             if Path(args.render).suffix.lower() not in (".gif", ".html", ".htm"):
