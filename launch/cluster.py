@@ -131,7 +131,14 @@ def _submit_when_agent_ready(cmd: list[str], patience: float = 120.0) -> int:
             sys.stdout.write(line)
             sys.stdout.flush()
         code = proc.wait()
-        if code == 0 or not not_ready or time.monotonic() > deadline:
+        if code == 0 or not not_ready:
+            return code
+        if time.monotonic() > deadline:
+            print(f"multiverse submit: the cluster still has no job agent after {patience:.0f} s. Its dashboard agent "
+                  "may have failed to start: a common cause is another Ray instance on the same machine holding "
+                  "the agent's default port 52365. Look in the head node's logs (session_latest/logs/"
+                  "dashboard_agent.log under its --temp-dir, /tmp/ray by default) and restart the head with "
+                  "--dashboard-agent-listen-port=<a free port>.", file=sys.stderr, flush=True)
             return code
         print("multiverse submit: the cluster's job agent is not up yet; trying again in 2 s", file=sys.stderr,
               flush=True)

@@ -54,6 +54,9 @@ def test_submit_smoke_to_a_local_cluster(multiverse_cli: str, tmp_path: Path) ->
     head = subprocess.Popen(
         [ray_executable(), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
          "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+         # The agent's default port (52365) is held by any other Ray on this machine, e.g. an embedded one in a
+         # test on the other xdist worker; the head then never gets a job agent.
+         f"--dashboard-agent-listen-port={free_port()}",
          "--num-cpus=3", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
     try:
@@ -86,7 +89,7 @@ def test_submit_smoke_to_a_local_cluster(multiverse_cli: str, tmp_path: Path) ->
 
 def test_submit_waits_for_a_job_agent_that_is_not_up_yet(tmp_path: Path, capsys) -> None:
     """A head node started a moment ago answers 'No available agent to submit job' (nothing submitted):
-    submit tries again; any other failure is returned at once."""
+    submit tries again; any other failure is returned at once, and so is the last try after the patience ran out."""
     from multiverse.launch.cluster import AGENT_NOT_READY, _submit_when_agent_ready
 
     tries = tmp_path / "tries"
@@ -98,3 +101,7 @@ def test_submit_waits_for_a_job_agent_that_is_not_up_yet(tmp_path: Path, capsys)
     tries.unlink()
     assert _submit_when_agent_ready(["sh", "-c", f"echo 1 > {tries}; echo 'some other error'; exit 3"]) == 3
     assert tries.read_text().strip() == "1"
+    # An agent that never comes up (its port held by another Ray): give up after the patience, saying why and what to do.
+    never = f"echo 'RuntimeError: {AGENT_NOT_READY}, please try again later..'; exit 1"
+    assert _submit_when_agent_ready(["sh", "-c", never], patience=0) == 1
+    assert "--dashboard-agent-listen-port" in capsys.readouterr().err
