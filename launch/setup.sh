@@ -22,9 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  # missing, or left half-made by an interrupted set-up (no pip): make it afresh
   echo "setup: creating .venv with $($PY --version)"
-  $PY -m venv .venv
+  $PY -m venv --clear .venv
 fi
 
 # Reinstall only when the dependency declarations or this script change.
@@ -33,7 +34,13 @@ if [ -f "$stamp" ] && [ -x .venv/bin/multiverse ]; then
   echo "setup: .venv is up to date"
   exit 0
 fi
-pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true; }
+pip() {  # quiet pip that still fails the set-up when pip fails
+  local out rc=0
+  out=$(.venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1) || rc=$?
+  printf '%s\n' "$out" | grep -v -e "is ignored: it is neither a file nor a directory" -e '^$' || true
+  [ $rc -eq 0 ] || echo "setup: pip $* failed (exit $rc); fix the cause above and run the set-up again" >&2
+  return $rc
+}
 pip install --upgrade pip setuptools wheel
 # torch first and pinned, so nothing below resolves torch to a CUDA build.
 pip install "${MULTIVERSE_TORCH:-torch==2.13.0}"
