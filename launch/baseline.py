@@ -79,6 +79,7 @@ def train_and_evaluate_ppo(
     out: Path,
     max_steps: int | None = None,
     ppo: dict | None = None,
+    train_options: dict[str, Any] | None = None,
 ) -> dict:
     """Train PPO on ``env_id`` for ``env_steps`` env steps and evaluate it greedily along the way.
 
@@ -87,6 +88,8 @@ def train_and_evaluate_ppo(
     (untrained policy), after the first iteration that passes each multiple of ``eval_every_steps``, and at
     the end; its episodes are written under ``out/episodes/eval``. ``max_steps`` truncates evaluation
     episodes (None: the env's own limit). ``ppo`` overrides fields of :class:`PPOSettings`.
+    ``train_options``: reset options of the training episodes (default ``{"split": "train"}``; e.g. add
+    ``"params"`` to pin parameters as the evaluation sets do).
 
     Returns ``{"env_id", "seed", "env_steps" (trained), "iterations", "wall_s" (training and evaluation),
     "train_wall_s" (building the algorithm and ``train()``), "curve": [{"env_steps", "eval_set", "success",
@@ -112,7 +115,7 @@ def train_and_evaluate_ppo(
 
     # -- build PPO on the training split
     train_start = time.perf_counter()
-    name = register_rllib_env(env_id, mode="state", env_options={"split": "train"})
+    name = register_rllib_env(env_id, mode="state", env_options=train_options or {"split": "train"})
     algo = (
         PPOConfig()
         .environment(name)

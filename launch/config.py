@@ -91,13 +91,20 @@ class EnvsSection(_Section):
     """Rate of the slow moving average of each env's success."""
     heldout_ids: list[str] = Field(default_factory=list)
     """Env ids never trained on, only evaluated (generalization to new tasks)."""
-    eval_split: Literal["train", "heldout"] = "heldout"
-    """Randomization split of the evaluation episodes ('heldout' measures generalization to new variants)."""
+    eval_split: Literal["train", "heldout", "both"] = "heldout"
+    """Randomization split of the evaluation episodes ('heldout' measures generalization to new variants; 'both'
+    evaluates every env id on the train and the held-out split, twice the episodes)."""
+    randomize: bool = True
+    """false: train on each env's nominal parameters only (the no-randomization ablation; evaluation still uses
+    eval_split)."""
 
     @model_validator(mode="after")
     def _check(self) -> EnvsSection:
         if not self.train:
             raise ValueError("envs.train is empty; name at least one env id with a weight (multiverse envs list)")
+        if self.adr and not self.randomize:
+            raise ValueError("envs.adr=true widens randomization ranges, envs.randomize=false turns randomization "
+                             "off; choose one")
         for env_id, w in self.train.items():
             if not w >= 0:
                 raise ValueError(f"envs.train: weight of {env_id!r} must be >= 0, got {w}")
@@ -184,8 +191,10 @@ class RunSection(_Section):
     """Folder that holds run dirs (relative to the current directory)."""
     name: str | None = None
     """Run dir name under root (null: <config name>-<date>-<time>)."""
-    iterations: int = Field(10, ge=1)
-    """Training iterations (rollout + update)."""
+    iterations: int = Field(10, ge=0)
+    """Training iterations (rollout + update); 0 only evaluates the initial policy."""
+    max_env_steps: int | None = Field(None, ge=1)
+    """Stop after the iteration at which the run's env steps reach this (null: run.iterations alone decides)."""
     checkpoint_every: int = Field(5, ge=0)
     """Checkpoint every N iterations, and always after the last (0: only after the last)."""
     keep_checkpoints: int = Field(3, ge=1)
@@ -262,10 +271,11 @@ def _section_class(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.c=value`` in a nested dict, walking the model's fields so dict fields take the rest as a key."""
+def _set_dotted(tree: dict[str, Any], key: str, value: Any, root: type[BaseModel] | None = None) -> None:
+    """Set ``a.b.c=value`` in a nested dict, walking the model's fields (``root``, default :class:`RunConfig`)
+    so dict fields take the rest as a key."""
     parts = key.split(".")
-    cls: type[BaseModel] | None = RunConfig
+    cls: type[BaseModel] | None = root or RunConfig
     node = tree
     path: list[str] = []
     i = 0

@@ -163,19 +163,22 @@ def train(
                       f"{config.model.name} ({'LoRA' if config.model.lora else 'full'}); "
                       + (f"resuming after iteration {start_iteration}" if state else "new run"))
 
-        def options_for(env_id: str, split: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        def options_for(env_id: str, split: str, params: dict[str, Any] | None, *, training: bool) -> dict[str, Any]:
             opts: dict[str, Any] = {"split": split}
             p = params if params is not None else pins.get(env_id)
             if p:
                 opts["params"] = dict(p)
+            if training and not config.envs.randomize:
+                opts["randomize"] = False
             return opts
 
         def evaluate(iteration: int) -> None:
             """Greedy episodes on fixed seeds: every training id and held-out id, on the eval split."""
             tasks = []
+            splits = ["train", "heldout"] if config.envs.eval_split == "both" else [config.envs.eval_split]
             for env_id in eval_ids:
-                specs = [EpisodeSpec(env_id, EVAL_SEED_BASE + i, options_for(env_id, config.envs.eval_split, None))
-                         for i in range(config.run.eval_episodes)]
+                specs = [EpisodeSpec(env_id, EVAL_SEED_BASE + i, options_for(env_id, split, None, training=False))
+                         for split in splits for i in range(config.run.eval_episodes)]
                 for k in range(0, len(specs), ro.envs_per_worker):
                     tasks.append(Task(len(tasks), specs[k:k + ro.envs_per_worker], seed=0, greedy=True,
                                       max_steps=ro.max_steps, keep_episodes=config.run.record_eval))
@@ -185,10 +188,10 @@ def train(
             totals["workers_restarted"] += stats["workers_restarted"]
             summaries = [s for r in results if r is not None for s in r.summaries]
             rows = []
-            for env_id in eval_ids:
-                mine = [s for s in summaries if s.env_id == env_id and not s.infra_error]
+            for env_id, split in ((e, sp) for e in eval_ids for sp in splits):
+                mine = [s for s in summaries if s.env_id == env_id and s.split == split and not s.infra_error]
                 rows.append({
-                    "env": env_id, "split": config.envs.eval_split,
+                    "env": env_id, "split": split,
                     "role": "train" if env_id in config.envs.train else "held-out",
                     "success": _nanmean([float(s.success) for s in mine]),
                     "return": _nanmean([s.return_ for s in mine]),
@@ -214,7 +217,12 @@ def train(
         if state is None:
             evaluate(0)
         progress = _progress(console, config.run.progress, config.run.iterations, start_iteration)
+        def budget_spent() -> bool:
+            return config.run.max_env_steps is not None and totals["env_steps"] >= config.run.max_env_steps
+
         for it in range(start_iteration + 1, config.run.iterations + 1):
+            if budget_spent():  # a resumed run that had already spent run.max_env_steps
+                break
             t0 = time.perf_counter()
             # -- plan: env, seed and parameters of every group; groups packed into tasks
             group_env = sampler.allocate(ro.groups_per_iteration, rng)
@@ -223,7 +231,7 @@ def train(
             for env_id in group_env:
                 seed = rng.randrange(2**31)
                 params, boundary = adr.sample(env_id, np_rng) if adr is not None else (None, None)
-                opts = options_for(env_id, config.envs.split, params)
+                opts = options_for(env_id, config.envs.split, params, training=True)
                 specs += [EpisodeSpec(env_id, seed, opts)] * ro.group_size
                 groups.append((env_id, boundary))
             tasks, owner = [], []  # owner[t][j]: the group of task t's j-th episode
@@ -316,11 +324,13 @@ def train(
                 hooks.on_iteration(it, row)
 
             # -- evaluate and checkpoint every N iterations, and after the last
-            last = it == config.run.iterations
+            last = it == config.run.iterations or budget_spent()
             if last or (config.run.eval_every and it % config.run.eval_every == 0):
                 evaluate(it)
             if last or (config.run.checkpoint_every and it % config.run.checkpoint_every == 0):
                 save_checkpoint(it)
+            if last:
+                break
         if progress is not None:
             progress.stop()
         console.print(f"done: {run.path}  (multiverse plot {run.path})")

@@ -52,6 +52,8 @@ class EpisodeSummary:
     return_: float
     length: int
     infra_error: str | None
+    split: str = "train"
+    """The randomization split the episode was reset with."""
 
 
 @dataclasses.dataclass
@@ -66,7 +68,8 @@ class TaskResult:
 
 
 def _summary(ep: Any) -> EpisodeSummary:
-    return EpisodeSummary(ep.env_id, ep.seed, bool(ep.success), ep.total_return, ep.length, ep.infra_error)
+    return EpisodeSummary(ep.env_id, ep.seed, bool(ep.success), ep.total_return, ep.length, ep.infra_error,
+                          str(ep.options.get("split", "train")))
 
 
 class _BrowserKillWrapper:

@@ -1,0 +1,120 @@
+"""``multiverse experiment generalization`` end to end on the smoke budget: the tiny model, real embedded Ray,
+RLlib PPO, real recorded episodes. The report must be computed from those episodes, resume must keep finished
+runs, and bad input must fail before anything runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from multiverse.agents.episodes import read_episodes
+from PIL import Image
+from multiverse.launch.config import ConfigError
+from multiverse.launch.experiment import CATEGORIES, load_experiment
+
+ARMS = ["zero_shot", "multiverse", "no_randomization", "rllib_ppo"]
+
+
+def run(cli: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([cli, "experiment", "generalization", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def success_of(folder: Path, env_ids: set[str], split: str, iteration: int | None = None) -> list[float]:
+    """Final-evaluation successes straight from a run's recorded episodes (independent of the report code)."""
+    recs = [r for r in read_episodes(folder / "episodes" / "eval", steps=False)
+            if r.episode.env_id in env_ids and r.episode.options["split"] == split]
+    if iteration is None:
+        iteration = max(r.meta.policy["iteration"] for r in recs)
+    return [float(r.episode.success) for r in recs if r.meta.policy["iteration"] == iteration]
+
+
+def test_smoke_experiment_reports_from_its_episodes_and_resumes(tmp_path: Path, multiverse_cli: str) -> None:
+    out = tmp_path / "gen"
+    first = run(multiverse_cli, "--config", "experiment_smoke", "--out", str(out))
+    assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
+    report = json.loads((out / "report.json").read_text())
+    exp = load_experiment("experiment_smoke")
+    seeds, n = exp.settings.seeds, exp.settings.eval_episodes
+
+    # every arm, every category it can have, counted in episodes
+    assert list(report["arms"]) == ARMS
+    for arm in ARMS:
+        row = report["arms"][arm]
+        assert row["seeds"] == seeds, arm
+        for cat in ("train", "heldout", "heldout_games"):
+            assert row[cat]["episodes"] == len(seeds) * n, (arm, cat)  # one training game, n episodes per seed
+            lo, hi = row[cat]["success"]["ci95"]
+            assert 0.0 <= lo <= row[cat]["success"]["mean"] <= hi <= 1.0
+        if arm == "rllib_ppo":
+            assert row["heldout_envs"] is None  # no RLlib policy for an env it never trained on
+        else:
+            assert row["heldout_envs"]["episodes"] == len(seeds) * n
+    for arm in ("multiverse", "no_randomization", "rllib_ppo"):
+        assert report["arms"][arm]["env_steps_mean"] >= exp.settings.env_steps, arm  # the budget was spent
+
+    # the numbers are the recorded episodes' numbers
+    train_ids = set(exp.train.env_ids())
+    mv = [x for k in seeds for x in success_of(out / "arms" / "multiverse" / f"seed{k}", train_ids, "heldout")]
+    zs = [x for k in seeds for x in success_of(out / "arms" / "multiverse" / f"seed{k}", train_ids, "heldout", 0)]
+    ppo = [x for k in seeds for x in success_of(out / "arms" / "rllib_ppo" / f"seed{k}" / "games_Catch-v0",
+                                                 train_ids, "heldout")]
+    assert len(mv) == len(zs) == len(ppo) == len(seeds) * n
+    assert report["arms"]["multiverse"]["heldout"]["success"]["mean"] == pytest.approx(np.mean(mv))
+    assert report["arms"]["zero_shot"]["heldout"]["success"]["mean"] == pytest.approx(np.mean(zs))
+    assert report["arms"]["rllib_ppo"]["heldout"]["success"]["mean"] == pytest.approx(np.mean(ppo))
+    assert report["heldout_gain_vs_zero_shot_points"] == pytest.approx(100 * (np.mean(mv) - np.mean(zs)))
+    assert set(report["goals"]) == {"heldout_gain_vs_zero_shot_at_least_20_points", "above_no_randomization",
+                                    "above_rllib_ppo_on_games"}
+    assert report["goal_met"] == all(v is True for v in report["goals"].values())
+
+    md = (out / "report.md").read_text()
+    assert "| arm | " + " | ".join(CATEGORIES.values()) in md
+    for arm in ARMS:
+        assert f"\n| {arm} | " in md
+    assert "The goal is " in md
+    for name in ("learning_curves.png", "success_bars.png"):
+        image = np.asarray(Image.open(out / "plots" / name).convert("RGB"))
+        assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0
+
+    # resume: finished runs are kept, the report is the same; other settings in the same folder are refused
+    again = run(multiverse_cli, "--config", "experiment_smoke", "--out", str(out))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("done before, kept") == 3 * len(seeds)  # zero_shot comes from the multiverse runs
+    assert json.loads((out / "report.json").read_text())["arms"] == report["arms"]
+    other = run(multiverse_cli, "--config", "experiment_smoke", "--out", str(out), "experiment.env_steps=99")
+    assert other.returncode == 2 and "other settings" in other.stderr
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["experiment.sedes=[0]"], "did you mean 'experiment.seeds'"),
+    (["train.envs.train={nope/X-v0: 1}"], "train.envs.train: unknown env 'nope/X-v0'"),
+    (["train.rolout.workers=1"], "did you mean 'rollout'"),
+    (["experiment.seeds=[]"], "experiment.seeds"),
+    (["experiment.arms=[zero_shot, nope]"], "experiment.arms"),
+    (["train.envs.train={web/ClickButton-v0: 1}", "train.envs.params={}"], "rllib_ppo"),
+    (["seeds=[1]"], "experiment.KEY=VALUE or train.KEY=VALUE"),
+])
+def test_bad_experiment_config_names_the_problem(overrides: list[str], needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_experiment("experiment_smoke", overrides)
+    assert needle in str(info.value)
+
+
+def test_bad_input_on_the_command_line_runs_nothing(tmp_path: Path, multiverse_cli: str) -> None:
+    out = tmp_path / "gen"
+    for args, needle in ((["--budget", "0"], "--budget"), (["experiment.env_steps=-5"], "experiment.env_steps")):
+        proc = run(multiverse_cli, "--config", "experiment_smoke", "--out", str(out), *args, timeout=120)
+        assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_budget_scales_steps_and_episodes() -> None:
+    full, tenth = load_experiment("experiment_cpu"), load_experiment("experiment_cpu", budget=0.1)
+    assert tenth.settings.env_steps == round(full.settings.env_steps * 0.1)
+    assert tenth.settings.eval_episodes == max(2, round(full.settings.eval_episodes * 0.1))
+    with pytest.raises(ConfigError, match="budget"):
+        load_experiment("experiment_cpu", budget=float("nan"))
