@@ -149,14 +149,22 @@ def check_randomization(env_id: str, seeds: int) -> str:
                     _require(space.params[name].dist(split).contains(value), f"{split}: sampled {name}={value!r} outside its range")
         # the env reports what it played with: a few real resets per split (browser resets are costly)
         n = 3 if lookup(env_id).kind == "web" else max(seeds, 10)
+        first: dict[str, list[tuple[str, str]]] = {}  # split -> (first observation text, randomization) per seed
         for split in ("train", "heldout"):
             for seed in range(n):
-                _, info = env.reset(seed=seed, options={"split": split})
+                obs, info = env.reset(seed=seed, options={"split": split})
                 values = info["randomization"]
+                first.setdefault(split, []).append((obs["text"], json.dumps(values, sort_keys=True, default=str)))
                 _require(set(values) == set(space.params), f"info['randomization'] keys {sorted(values)} != declared {sorted(space.params)}")
                 for name, value in values.items():
                     dist = space.params[name].dist(split)
                     _require(dist.contains(value), f"{split} seed {seed}: {name}={value!r} outside {dist.describe()}")
+        for split, seen in first.items():
+            _require(len({text for text, _ in seen}) > 1, f"{split}: seeds 0..{n - 1} gave one and the same first "
+                     "observation; the seed must change the episode")
+        if space.params:
+            _require(first["train"][0][1] != first["heldout"][0][1], "seed 0 gave the same parameters on the train "
+                     "and the held-out split")
         _, info = env.reset(seed=0, options={"randomize": False})
         _require(info["randomization"] == space.nominal_values(), "randomize=False did not give the nominal values")
         if space.params:

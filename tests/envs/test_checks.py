@@ -53,6 +53,13 @@ class LeaksHeldout(CatchEnv):
         super()._new_episode()
 
 
+class IgnoresSeed(CatchEnv):
+    """Catch that plays the same episode whatever the seed."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        return super().reset(seed=0, options=options)
+
+
 @pytest.mark.parametrize(
     "cls, check, expect",
     [
@@ -61,6 +68,7 @@ class LeaksHeldout(CatchEnv):
         (RaisesOnBadAction, "illegal-actions", "raised TypeError"),
         (BadOracle, "oracle", "oracle success"),
         (LeaksHeldout, "randomization", "width=11 outside"),
+        (IgnoresSeed, "randomization", "the same first observation"),
     ],
 )
 def test_check_catches_a_broken_env(cls: type, check: str, expect: str) -> None:
