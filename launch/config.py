@@ -203,6 +203,8 @@ class RunSection(_Section):
     """Evaluate every N iterations, and before the first and after the last (0: only before and after)."""
     eval_episodes: int = Field(16, ge=1)
     """Greedy evaluation episodes per env id (fixed seeds, the same every time)."""
+    eval_before: bool = True
+    """Evaluate the initial policy before the first iteration."""
     seed: int = 0
     """Seeds env seeds, the sampler, minibatch order and the policy's sampling."""
     record_eval: bool = False

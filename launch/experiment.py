@@ -181,8 +181,10 @@ def _lm_config(exp: Experiment, arm: str, seed: int, root: Path) -> RunConfig:
     tree["model"]["seed"] = seed
     tree["envs"]["eval_split"] = "both"
     tree["envs"]["randomize"] = arm != "no_randomization"
+    # the untrained policy's evaluation: zero-shot's numbers come from the multiverse arm's; the ablation's would
+    # repeat it
     tree["run"].update(seed=seed, root=str(root), name=f"seed{seed}", record_eval=True, progress=False,
-                       eval_episodes=exp.settings.eval_episodes,
+                       eval_episodes=exp.settings.eval_episodes, eval_before=arm != "no_randomization",
                        max_env_steps=exp.settings.env_steps if arm != "zero_shot" else None)
     if arm == "zero_shot":
         tree["run"]["iterations"] = 0

@@ -214,7 +214,7 @@ def train(
             run.save_checkpoint(iteration, lambda path: learner.call("save", str(path)), trainer_state,
                                 keep=config.run.keep_checkpoints)
 
-        if state is None:
+        if state is None and (config.run.eval_before or config.run.iterations == 0):
             evaluate(0)
         progress = _progress(console, config.run.progress, config.run.iterations, start_iteration)
         def budget_spent() -> bool:
