@@ -342,6 +342,18 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"config file {str(name)!r} not found; pass a YAML path or one of the shipped configs {names}")
 
 
+def read_tree(path: str | Path, sections: str) -> tuple[Path, dict[str, Any]]:
+    """A config file (a path, or a shipped config's name) as a mapping of sections; ConfigError when it is not."""
+    file = find_config(path)
+    try:
+        loaded = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file} is not valid YAML: {error}") from error
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{file} must hold a mapping of sections ({sections}), got {type(loaded).__name__}")
+    return file, loaded
+
+
 def load_config(
     path: str | Path | None = None, overrides: Sequence[str] = (), *, base: dict[str, Any] | None = None,
     check_envs: bool = True,
@@ -351,14 +363,7 @@ def load_config(
     ``check_envs`` looks every env id and pinned parameter up in the registry."""
     tree: dict[str, Any] = dict(base or {})
     if path is not None:
-        file = find_config(path)
-        try:
-            loaded = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{file} is not valid YAML: {error}") from error
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{file} must hold a mapping of sections (model, envs, ...), got {type(loaded).__name__}")
-        tree = loaded
+        _, tree = read_tree(path, "model, envs, ...")
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

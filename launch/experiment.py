@@ -32,11 +32,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
+from multiverse.launch.config import (
+    ConfigError,
+    RunConfig,
+    _format_error,
+    _parse_value,
+    _Section,
+    _set_dotted,
+    load_config,
+    read_tree,
+)
 from pydantic import Field, ValidationError, model_validator
-
-from multiverse.launch.config import ConfigError, RunConfig, _format_error, _parse_value, _Section, _set_dotted
-from multiverse.launch.config import find_config, load_config
 
 __all__ = ["ARMS", "ExperimentConfig", "load_experiment", "report", "run_generalization"]
 
@@ -118,13 +124,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = (), *, budget: 
     Errors name the field (``ConfigError``); nothing runs."""
     if not budget > 0 or not math.isfinite(budget):
         raise ConfigError(f"--budget must be a positive number (1 = the config as written), got {budget}")
-    file = find_config(path)
-    try:
-        tree = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{file} is not valid YAML: {error}") from error
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{file} must hold the sections experiment and train, got {type(tree).__name__}")
+    file, tree = read_tree(path, "experiment, train")
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or key.split(".")[0] not in ("experiment", "train"):
@@ -239,7 +239,6 @@ def _run_ppo(exp: Experiment, seed: int, where: Path) -> dict[str, Any]:
 def run_generalization(exp: Experiment, out: str | Path, *, log: Any = print) -> dict[str, Any]:
     """Run every (arm, seed) not finished yet under ``out``, then write the report; returns report.json's dict."""
     import ray
-
     from multiverse.launch.cluster import init_ray
 
     out = Path(out)
