@@ -152,7 +152,11 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = (), *, budget: 
     if "rllib_ppo" in s.arms and not _games(train.env_ids()):
         raise ConfigError("experiment.arms has rllib_ppo, but train.envs.train has no game for it (RLlib's "
                           "baseline plays games only); add a games/... id or drop the arm")
-    return Experiment(s, train, budget, str(file))
+    try:
+        source = str(file.relative_to(Path.cwd()))
+    except ValueError:
+        source = str(file)
+    return Experiment(s, train, budget, source)
 
 
 def _games(ids: Sequence[str]) -> list[str]:
@@ -244,7 +248,7 @@ def run_generalization(exp: Experiment, out: str | Path, *, log: Any = print) ->
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     resolved = {"experiment": exp.settings.model_dump(mode="json"), "train": exp.train.model_dump(mode="json"),
-                "budget": exp.budget, "config": exp.source}
+                "budget": exp.budget, "config": exp.source, "command": _command(), "machine": machine()}
     previous = out / "experiment.json"
     if previous.exists():  # more arms or seeds may join; anything else must match what the runs there used
         before = json.loads(previous.read_text())
@@ -278,6 +282,32 @@ def run_generalization(exp: Experiment, out: str | Path, *, log: Any = print) ->
         if started:
             ray.shutdown()
     return report(out, exp)
+
+
+def _command() -> str:
+    import shlex
+    import sys
+
+    return " ".join(shlex.quote(a) for a in ["multiverse", *sys.argv[1:]]) if sys.argv else ""
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU model, usable cores, memory, GPU."""
+    import platform
+
+    import psutil
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "gpu": gpu, "torch": torch.__version__,
+            "python": platform.python_version()}
 
 
 # --------------------------------------------------------------------------- the report
@@ -434,6 +464,7 @@ def report(out: str | Path, exp: Experiment) -> dict[str, Any]:
                                            success("rllib_ppo", "heldout_games")),
     }
     per_env = _per_env(final, s.arms)
+    made = json.loads((out / "experiment.json").read_text()) if (out / "experiment.json").exists() else {}
     result = {
         "heldout_gain_vs_zero_shot_points": gain,
         "goals": goals,
@@ -447,6 +478,7 @@ def report(out: str | Path, exp: Experiment) -> dict[str, Any]:
             "eval_episodes_per_env_and_split": s.eval_episodes, "budget": exp.budget, "model": cfg.model.name,
             "episodes_counted": len(final), "episodes_recorded": len(evals),
             "ci": f"95% two-level bootstrap over seeds and episodes ({BOOTSTRAP} resamples)",
+            "command": made.get("command"), "machine": made.get("machine"),
         },
     }
     _write_json(out / "report.json", result)
@@ -474,6 +506,13 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _machine_text(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "an unrecorded machine"
+    return (f"{m['cores']} cores of {m['cpu']}, {m['memory_gib']} GiB, "
+            + (f"GPU {m['gpu']}" if m.get("gpu") else "no GPU") + f", torch {m['torch']}")
+
+
 def _fmt(cell: dict[str, Any] | None, metric: str = "success") -> str:
     if cell is None:
         return "n/a"
@@ -491,6 +530,7 @@ def _markdown(r: dict[str, Any], exp: Experiment) -> str:
         f"{', '.join(p['heldout_envs']) or 'none'} (on their {p['heldout_envs_split']} split). Seeds {p['seeds']}; "
         f"{p['env_steps_budget']} training env steps per arm and seed; {p['eval_episodes_per_env_and_split']} greedy "
         f"evaluation episodes per env and split (fixed seeds). Budget x{p['budget']:g} of `{exp.source}`.", "",
+        f"Made by `{p['command']}` on {_machine_text(p['machine'])}.", "",
         f"Success rate in % (mean [{p['ci']}]), final evaluation of each run; computed from "
         f"{p['episodes_counted']} recorded evaluation episodes ({p['episodes_recorded']} with the learning curves).",
         "", "| arm | " + " | ".join(CATEGORIES.values()) + " | env steps / run | wall time (all seeds) |",
@@ -499,6 +539,8 @@ def _markdown(r: dict[str, Any], exp: Experiment) -> str:
     for arm, row in r["arms"].items():
         steps = "n/a" if row["env_steps_mean"] is None else f"{row['env_steps_mean']:.0f}"
         wall = "n/a" if row["wall_s_total"] is None else f"{row['wall_s_total'] / 60:.1f} min"
+        if arm == "zero_shot" and "multiverse" in r["arms"]:
+            wall = "in multiverse's"
         lines.append(f"| {arm} | " + " | ".join(_fmt(row[c]) for c in CATEGORIES) + f" | {steps} | {wall} |")
     lines += ["", "Return (mean [95% CI]):", "", "| arm | " + " | ".join(CATEGORIES.values()) + " |",
               "|---|" + "---|" * len(CATEGORIES)]
