@@ -77,10 +77,13 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    def eval_points(env: str, key: str) -> tuple[list[float], list[float], str]:
-        mine = [r for r in evals if r["env"] == env and not math.isnan(_num(r[key]))]
+    def eval_points(env: str, key: str, split: str) -> tuple[list[float], list[float], str]:
+        mine = [r for r in evals if r["env"] == env and r["split"] == split and not math.isnan(_num(r[key]))]
         role = mine[0]["role"] if mine else ""
         return [_num(r["iteration"]) for r in mine], [_num(r[key]) for r in mine], role
+
+    def splits_of(env: str) -> list[str]:  # one split, or both (envs.eval_split=both)
+        return sorted({r["split"] for r in evals if r["env"] == env}, key=lambda s: s != "train")
 
     for key, label in (("success", "success rate"), ("return", "mean return")):
         fig, ax = plt.subplots(figsize=(9, 5))
@@ -91,11 +94,11 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             xs, ys = _series(metrics, f"train/{key}/{env}")
             ax.plot(xs, ys, color=colors[env], alpha=0.7, label=f"train {env}")
         for env in eval_envs:
-            xs, ys, role = eval_points(env, key)
-            split = next((r["split"] for r in evals if r["env"] == env), "")
-            marker = "o" if role == "train" else "s"
-            ax.plot(xs, ys, marker=marker, linestyle="--", color=colors[env],
-                    label=f"eval {env} ({'held-out env' if role != 'train' else split + ' split'})")
+            for split in splits_of(env):
+                xs, ys, role = eval_points(env, key, split)
+                marker = "o" if role == "train" else "s"
+                ax.plot(xs, ys, marker=marker, linestyle="--" if split == "heldout" else ":", color=colors[env],
+                        label=f"eval {env} ({'held-out env, ' if role != 'train' else ''}{split} split)")
         ax.set_xlabel("iteration")
         ax.set_ylabel(label)
         ax.set_title(f"{label}: training (lines) and greedy evaluation (markers)")
@@ -109,9 +112,11 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             xs, ys = _series(metrics, f"train/{key}/{env}")
             if xs:
                 ax.plot(xs, ys, color=colors[env], label="train")
-            xs, ys, role = eval_points(env, key)
-            if xs:
-                ax.plot(xs, ys, marker="o", linestyle="--", color="black", label=f"eval ({role})")
+            for split in splits_of(env):
+                xs, ys, role = eval_points(env, key, split)
+                if xs:
+                    ax.plot(xs, ys, marker="o", linestyle="--" if split == "heldout" else ":", color="black",
+                            label=f"eval ({role}, {split} split)")
             ax.set_title(f"{env}: {key}")
             ax.set_xlabel("iteration")
             ax.grid(alpha=0.3)
