@@ -126,14 +126,23 @@ def _trace(env_id: str, seed: int, options: dict[str, Any], pixels: bool) -> lis
     return out
 
 
-def check_determinism(env_id: str, seeds: int) -> str:
-    for seed, options, pixels in ((0, {}, False), (1, {"split": "heldout"}, False), (2, {}, True)):
+def _same_twice(env_id: str, runs: tuple[tuple[int, dict[str, Any], bool], ...]) -> None:
+    for seed, options, pixels in runs:
         a, b = _trace(env_id, seed, options, pixels), _trace(env_id, seed, options, pixels)
         _require(len(a) == len(b), f"seed {seed} {options}: episode lengths differ ({len(a)} vs {len(b)})")
         for i, (x, y) in enumerate(zip(a, b)):
             for name, u, v in zip(("text", "image", "reward", "terminated", "truncated", "legal_actions"), x, y):
                 _require(u == v, f"seed {seed} {options} step {i + 1}: {name} differs between two runs:\n{u!r}\n{v!r}")
-    return "same seed + params -> identical texts, images, rewards, flags (train, held-out, pixels)"
+
+
+def check_determinism(env_id: str, seeds: int) -> str:
+    _same_twice(env_id, ((0, {}, False), (1, {"split": "heldout"}, False)))
+    return "same seed + params -> identical texts, rewards, flags, legal actions (train and held-out split)"
+
+
+def check_determinism_pixels(env_id: str, seeds: int) -> str:
+    _same_twice(env_id, ((2, {}, True),))
+    return "same seed + params -> identical images too (pixels on)"
 
 
 def check_randomization(env_id: str, seeds: int) -> str:
@@ -226,6 +235,7 @@ CHECKS: dict[str, Callable[[str, int], str]] = {
     "info": check_info,
     "illegal-actions": check_illegal_actions,
     "determinism": check_determinism,
+    "determinism-pixels": check_determinism_pixels,
     "randomization": check_randomization,
     "oracle": check_oracle,
     "pixels": check_pixels,

@@ -26,12 +26,13 @@ ALL_IDS = [s.id for s in menvs.list_envs()]
 MINIWOB_CHECKED = ["miniwob/click-button-v1", "miniwob/login-user-v1", "miniwob/choose-date-v1", "miniwob/email-inbox-v1"]
 #: envs that get every author check in the suite: all games, all own web tasks, the MiniWoB sample
 CHECKED_IDS = GAME_IDS + OWN_WEB_IDS + [i for i in MINIWOB_CHECKED if i in WEB_IDS]
-#: checks of what every browser task shares (Gymnasium's checker on the spaces, the action parser, screenshots):
+#: checks of what every browser task shares (Gymnasium's checker on the spaces, the action parser, screenshots
+#: and their determinism):
 #: one code path for all of them, so in the suite they run on games and on this sample of browser tasks (a plain
 #: page, a two-page flow with navigation, a widget, two MiniWoB pages). A browser reset costs a new Chromium
 #: renderer (~1-2 CPU-seconds on this machine); all checks on all browser tasks took over half of the suite's
 #: 20-minute budget. `multiverse envs check --all` runs every check on every env.
-MACHINERY_CHECKS = ("gymnasium", "illegal-actions", "pixels")
+MACHINERY_CHECKS = ("gymnasium", "illegal-actions", "pixels", "determinism-pixels")
 WEB_MACHINERY_SAMPLE = ["web/ClickButton-v0", "web/TwoPageFlow-v0", "web/DatePicker-v0", "miniwob/click-button-v1",
                         "miniwob/email-inbox-v1"]
 #: ids that get the machinery checks and the contract tests: every game, the browser sample

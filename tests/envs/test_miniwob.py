@@ -1,7 +1,7 @@
 """MiniWoB++ on Playwright: every registered task loads and plays; the oracles solve theirs.
 
-One reset and five random legal steps per task (all of them), a few seeded
-episodes per oracle task on both splits, and the wrapper's own promises:
+One reset and five random legal steps per task (all of them), two seeded
+episodes per oracle task, one per split, and the wrapper's own promises:
 registration and exclusions, the MIT notice, serving from the wheel, the
 switched-off episode timer, rewards and MiniWoB's train/test data mode.
 """
@@ -107,7 +107,7 @@ def test_task_loads_and_takes_random_legal_actions(name: str, runner) -> None:
 @pytest.mark.parametrize("name", sorted(ORACLES))
 def test_oracle(name: str, runner) -> None:
     env = runner(name)
-    episodes = ((0, "train"), (1, "train"), (2, "heldout"))
+    episodes = ((0, "train"), (2, "heldout"))  # every oracle here must solve every episode (rate 1.0)
     runs = [play_episode(env, oracle_agent(), seed=s, options={"split": split}) for s, split in episodes]
     assert sum(r.action_errors for r in runs) == 0
     assert np.mean([r.success for r in runs]) >= ORACLES[name][1], [(r.seed, r.success, r.steps) for r in runs]
