@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from multiverse.agents.durable import fsync_dir, write_text_atomic
 from multiverse.launch.config import (
     ConfigError,
     RunConfig,
@@ -169,14 +170,7 @@ def _games(ids: Sequence[str]) -> list[str]:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    from multiverse.agents.durable import fsync_dir
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=2, default=str))
     fsync_dir(path.parent)
 
 
@@ -482,7 +476,7 @@ def report(out: str | Path, exp: Experiment) -> dict[str, Any]:
         },
     }
     _write_json(out / "report.json", result)
-    _write_text(out / "report.md", _markdown(result, exp))
+    write_text_atomic(out / "report.md", _markdown(result, exp))
     _plots(out, evals, final, table, train_ids, heldout_ids, games, s)
     return result
 
@@ -498,12 +492,6 @@ def _per_env(final: list[_Eval], arms: Sequence[str]) -> dict[str, dict[str, dic
             xs = [e.success for e in final if e.arm == arm and e.env_id == env_id and e.split == split]
             out.setdefault(arm, {}).setdefault(env_id, {})[split] = float(np.mean(xs))
     return out
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _machine_text(m: dict[str, Any] | None) -> str:

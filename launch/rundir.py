@@ -31,21 +31,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from multiverse.agents.durable import fsync_dir
+from multiverse.agents.durable import fsync_dir, write_text_atomic
 
 __all__ = ["CHECKPOINT_FAULT_ENV", "MetricsLog", "RunDir"]
 
 #: test hook: ``kill-in-checkpoint:N`` SIGKILLs the process halfway through writing checkpoint N
 CHECKPOINT_FAULT_ENV = "MULTIVERSE_FAULT"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class RunDir:
@@ -69,7 +60,7 @@ class RunDir:
         self.write_config(config_yaml)
 
     def write_config(self, config_yaml: str) -> None:
-        _write_atomic(self.config_file, config_yaml)
+        write_text_atomic(self.config_file, config_yaml)
 
     # -- checkpoints
 
@@ -143,7 +134,7 @@ class _Csv:
         w.writeheader()
         w.writerows(self.rows)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.path, buf.getvalue())
+        write_text_atomic(self.path, buf.getvalue())
 
     def append(self, row: Mapping[str, Any]) -> None:
         row = {k: _fmt(v) for k, v in row.items()}
@@ -207,7 +198,7 @@ class MetricsLog:
                          f"{r['length']:.1f} | {r['episodes']} |")
         text = "\n".join(lines) + "\n"
         self.run.evals.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.run.evals / f"iter_{iteration:06d}.md", text)
+        write_text_atomic(self.run.evals / f"iter_{iteration:06d}.md", text)
         return text
 
     def close(self) -> None:
