@@ -318,7 +318,9 @@ class WebEnv(MultiverseEnv):
             {"width": getattr(p, "viewport_width", 1000), "height": getattr(p, "viewport_height", 700)}
         )
         await self._page.set_content(self._task_page.html, wait_until="load")  # type: ignore[union-attr]
-        await self._page.evaluate("p => history.replaceState(null, '', p)", getattr(self.task, "start_path", "/task"))
+        await self._page.evaluate(  # set_content erased observe.js's window listeners: add them again
+            "p => { history.replaceState(null, '', p); window.__mv.listen(); }", getattr(self.task, "start_path", "/task")
+        )
         start = getattr(self.task, "start", None)
         if start is not None:
             await start(self._page, page_seed, self._task_page)

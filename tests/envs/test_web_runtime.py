@@ -402,6 +402,26 @@ def test_malformed_actions_in_the_env_are_noops() -> None:
         env.close()
 
 
+def test_the_reset_page_marks_itself_as_leaving() -> None:
+    """A reset loads the task with setContent, whose document.open() erases the window's listeners.
+
+    Without them the first page never marked itself as leaving, and a step whose click started a
+    navigation could observe the old page (flaky in CI under load). Checked without a navigation:
+    a beforeunload event must set the flag on the page a reset made, episode after episode.
+    """
+    env = WebEnv(Probe)
+    try:
+        for seed in range(2):
+            env.reset(seed=seed)
+            flag = env._host.run(  # type: ignore[union-attr]
+                env._page.evaluate("() => { window.dispatchEvent(new Event('beforeunload')); return !!window.__mvLeaving; }"),
+                timeout=10,
+            )
+            assert flag, "the page a reset made lost observe.js's window listeners"
+    finally:
+        env.close()
+
+
 def test_a_step_that_navigates_observes_the_new_document() -> None:
     """Real navigations (a GET form submit, a link) start after the click returns; the step must wait for them."""
 

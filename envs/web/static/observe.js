@@ -253,15 +253,22 @@
   // Chromium starts a form's or a link's navigation only after the click has returned, so the
   // flag is also set by the submit and the click themselves (window listeners run last, after
   // the page's own handlers had their chance to preventDefault).
+  // Page.setContent (how a reset loads the task) runs document.open(), which erases every listener
+  // on the window: listen() adds them again after it (the same functions, so adding twice is a no-op).
   const leaving = () => { window.__mvLeaving = true; };
-  addEventListener('beforeunload', leaving);
-  addEventListener('submit', (ev) => { if (!ev.defaultPrevented && (!ev.target.target || ev.target.target === '_self')) leaving(); });
-  addEventListener('click', (ev) => {
+  const onSubmit = (ev) => { if (!ev.defaultPrevented && (!ev.target.target || ev.target.target === '_self')) leaving(); };
+  const onClick = (ev) => {
     const a = !ev.defaultPrevented && ev.target.closest && ev.target.closest('a[href]');
     if (!a || (a.target && a.target !== '_self') || a.hasAttribute('download')) return;
     const url = new URL(a.href, location.href);
     if (url.origin === location.origin && url.pathname === location.pathname && url.search === location.search) return;  // in-page anchor
     leaving();
-  });
-  window.__mv = { observe, clickPoint, focusForTyping, selectOption, scroll, element };
+  };
+  function listen() {
+    addEventListener('beforeunload', leaving);
+    addEventListener('submit', onSubmit);
+    addEventListener('click', onClick);
+  }
+  listen();
+  window.__mv = { observe, clickPoint, focusForTyping, selectOption, scroll, element, listen };
 })();
