@@ -3,7 +3,8 @@
 With the packaged default model (SmolLM2-135M-Instruct, bf16), on 1 and on 2 threads:
 
 * act steps/s in scoring mode: 8 candidates, ~200-token prompts, batch 1 and 8
-  (one packed forward per batch), and the naive per-candidate form for contrast;
+  (one packed forward per batch), and the naive per-candidate form for contrast,
+  on a rollout replica (``Policy.for_rollout``) as the rollout workers act;
 * generation tokens/s (a ``type(1, <text>)`` template, KV cache);
 * update samples/s (LoRA forward_backward + optim_step, batch 8);
 * the CPU's bf16 and fp32 matmul peak, measured in the same run with large
@@ -109,8 +110,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from multiverse.agents.learner import Learner, LearnerConfig, Sample
     from multiverse.agents.losses import PPOLoss
-    from multiverse.agents.models import ModelConfig
-    from multiverse.agents.policy import PolicyConfig, score_naive
+    from multiverse.agents.models import ModelConfig, build_model
+    from multiverse.agents.policy import Policy, PolicyConfig, score_naive
     from multiverse.agents.prompt import PromptConfig, Turn
 
     result: dict[str, Any] = {
@@ -125,7 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     learner = Learner(LearnerConfig(model=ModelConfig(name=args.model, lora=True),
                                     policy=PolicyConfig(prompt=PromptConfig(history_steps=0), max_text_tokens=24)))
-    policy = learner.policy
+    # Acting is timed on a rollout replica, as rollout workers build it (bf16 adapters, same scores);
+    # updates on the learner (float32 adapters).
+    loaded = build_model(learner.config.model)
+    policy = Policy(loaded.model, loaded.tokenizer, learner.config.policy).for_rollout()
+    policy.set_weights(learner.get_weights())
+    result["act_policy"] = "rollout replica (Policy.for_rollout: LoRA adapters in bf16)"
     config = policy.model.get_base_model().config
     turn = make_turn(policy.tokenizer, args.prompt_tokens, policy)
     prompt_ids, cands, _ = policy.encode(turn)

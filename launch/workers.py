@@ -110,7 +110,7 @@ class RolloutWorker:
         torch.set_num_threads(torch_threads)
         cfg = config_from_dict({"model": model, "policy": policy})
         loaded = build_model(cfg.model)
-        self.policy = Policy(loaded.model, loaded.tokenizer, cfg.policy, value_head=value_head)
+        self.policy = Policy(loaded.model, loaded.tokenizer, cfg.policy, value_head=value_head).for_rollout()
         self.index, self.envs_per_id = index, envs_per_id
         self.version = -1
         self.envs: dict[str, list[Any]] = {}

@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 from agent_helpers import FP32, catch_turn, tiny_policy, web_turn
+from multiverse.agents.models import ModelConfig, build_model
 from multiverse.agents.policy import Policy, PolicyConfig, score_naive
 from multiverse.agents.prompt import Turn
 
@@ -146,6 +147,29 @@ def test_lora_weights_are_only_the_adapters_and_transfer() -> None:
     b = second.act(_turns(), temperature=2.0, generator=torch.Generator().manual_seed(5))
     assert [(d.action, d.logp, d.value) for d in a] == [(d.action, d.logp, d.value) for d in b]
     assert a[0].value != 0.0  # the value head is live
+
+
+def test_a_rollout_replica_with_bf16_adapters_acts_bit_identically() -> None:
+    """Policy.for_rollout stores the adapters in bf16: same scores as the learner's float32 adapters under autocast."""
+    bf16 = PolicyConfig(compute_dtype="bfloat16")
+
+    def build() -> Policy:
+        loaded = build_model(ModelConfig(name="tiny-test", lora=True, dtype="bfloat16"))
+        return Policy(loaded.model, loaded.tokenizer, bf16)
+
+    learner, replica = build(), build().for_rollout()
+    assert {p.dtype for n, p in learner.trainable_parameters().items()} == {torch.float32}
+    assert {p.dtype for n, p in replica.trainable_parameters().items()} == {torch.bfloat16}
+    with torch.no_grad():
+        for n, p in learner.trainable_parameters().items():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.05)
+    replica.set_weights(learner.get_weights())
+    turns = _turns() * 2
+    a = learner.act(turns, temperature=2.0, generator=torch.Generator().manual_seed(5))
+    b = replica.act(turns, temperature=2.0, generator=torch.Generator().manual_seed(5))
+    assert [(d.action, d.logp, d.probs) for d in a] == [(d.action, d.logp, d.probs) for d in b]
+    float32_base = tiny_policy(lora=True).for_rollout()  # float32 base weights: left alone
+    assert {p.dtype for p in float32_base.trainable_parameters().values()} == {torch.float32}
 
 
 def test_set_weights_rejects_weights_of_another_model() -> None:
