@@ -56,8 +56,13 @@ def tasks_for(specs: list[Any], group_size: int, groups_per_task: int, max_steps
     return [Task(i, specs[k:k + per], seed=i, max_steps=max_steps) for i, k in enumerate(range(0, len(specs), per))]
 
 
-def in_process(args: argparse.Namespace, learner_cfg: Any, kind: str) -> dict[str, Any]:
-    """Steps/s of the work in this process, with the same task packing as the workers."""
+def in_process(args: argparse.Namespace, learner_cfg: Any, kind: str, part: tuple[int, int] = (0, 1),
+               barrier: Any = None) -> dict[str, Any]:
+    """Steps/s of the work in this process, with the same task packing as the workers.
+
+    ``part=(i, n)``: only every n-th task from the i-th, for n copies side by side (see
+    :func:`in_process_copies`); ``barrier`` lines their timed rounds up.
+    """
     import torch
 
     import multiverse.envs as menvs
@@ -67,7 +72,7 @@ def in_process(args: argparse.Namespace, learner_cfg: Any, kind: str) -> dict[st
 
     torch.set_num_threads(1)
     loaded = build_model(learner_cfg.model)
-    policy = Policy(loaded.model, loaded.tokenizer, learner_cfg.policy)
+    policy = Policy(loaded.model, loaded.tokenizer, learner_cfg.policy).for_rollout()  # as a rollout worker's
     pools: dict[str, list[Any]] = {}
 
     def run_all(tasks: list[Any]) -> int:
@@ -91,7 +96,9 @@ def in_process(args: argparse.Namespace, learner_cfg: Any, kind: str) -> dict[st
     windows = []
     for r in range(args.repeats):
         tasks = tasks_for(specs_for(kind, args.groups, args.group_size, r * 1000), args.group_size,
-                          args.groups_per_task, args.max_steps)
+                          args.groups_per_task, args.max_steps)[part[0]::part[1]]
+        if barrier is not None:
+            barrier.wait()
         start = time.perf_counter()
         steps = run_all(tasks)
         windows.append({"steps": steps, "seconds": time.perf_counter() - start})
@@ -100,6 +107,35 @@ def in_process(args: argparse.Namespace, learner_cfg: Any, kind: str) -> dict[st
             e.close()
     best = max(w["steps"] / w["seconds"] for w in windows)
     return {"cores": 1, "steps_per_s": best, "steps_per_s_per_core": best, "windows": windows}
+
+
+def _copy_main(cpu: int, args: argparse.Namespace, learner_cfg: Any, kind: str, part: tuple[int, int],
+               barrier: Any, out: Any) -> None:
+    os.sched_setaffinity(0, {cpu})
+    out.put((part[0], in_process(args, learner_cfg, kind, part, barrier)))
+
+
+def in_process_copies(args: argparse.Namespace, learner_cfg: Any, kind: str, cpus: list[int]) -> dict[str, Any]:
+    """The same work split over one plain process per CPU (no Ray), rounds started together.
+
+    The fair baseline for N workers on N CPUs that are not N independent cores (this sandbox's two
+    vCPUs are hyperthreads of one core): steps/s of a round = all copies' steps / the slowest copy's time.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    n, barrier, out = len(cpus), ctx.Barrier(len(cpus)), ctx.Queue()
+    procs = [ctx.Process(target=_copy_main, args=(cpu, args, learner_cfg, kind, (i, n), barrier, out))
+             for i, cpu in enumerate(cpus)]
+    for proc in procs:
+        proc.start()
+    parts = dict(out.get() for _ in procs)
+    for proc in procs:
+        proc.join()
+    windows = [{"steps": sum(parts[i]["windows"][r]["steps"] for i in parts),
+                "seconds": max(parts[i]["windows"][r]["seconds"] for i in parts)} for r in range(args.repeats)]
+    best = max(w["steps"] / w["seconds"] for w in windows)
+    return {"cores": n, "steps_per_s": best, "steps_per_s_per_core": best / n, "windows": windows}
 
 
 def with_ray(args: argparse.Namespace, learner_cfg: Any, kind: str, workers: int) -> dict[str, Any]:
@@ -164,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     load_start = os.getloadavg()
     results: dict[str, Any] = {}
     ratios: dict[str, float] = {}
+    same_cpu_ratios: dict[str, float] = {}
     for kind in args.kinds:
         os.sched_setaffinity(0, {cpus[0]})  # in-process: one core (Chromium inherits it)
         base = in_process(args, learner_cfg, kind)
@@ -174,12 +211,23 @@ def main(argv: list[str] | None = None) -> None:
             r["ratio_vs_inprocess_per_core"] = r["steps_per_s_per_core"] / base["steps_per_s_per_core"]
             results[kind][f"ray_{n}_workers"] = r
             ratios[f"{kind}/{n}"] = r["ratio_vs_inprocess_per_core"]
-            print(f"{kind}: in-process {base['steps_per_s']:.1f} steps/s; {n} Ray workers {r['steps_per_s']:.1f} "
-                  f"steps/s = {r['steps_per_s_per_core']:.1f} per core, ratio {r['ratio_vs_inprocess_per_core']:.2f}",
+            print(f"{kind}: in-process {base['steps_per_s']:.2f} steps/s; {n} Ray workers {r['steps_per_s']:.2f} "
+                  f"steps/s = {r['steps_per_s_per_core']:.2f} per core, ratio {r['ratio_vs_inprocess_per_core']:.2f}",
                   flush=True)
+            if n > 1:
+                os.sched_setaffinity(0, set(cpus[:n]))
+                same = in_process_copies(args, learner_cfg, kind, cpus[:n])
+                results[kind][f"inprocess_{n}_copies"] = same
+                r["ratio_vs_inprocess_same_cpus"] = r["steps_per_s"] / same["steps_per_s"]
+                same_cpu_ratios[f"{kind}/{n}"] = r["ratio_vs_inprocess_same_cpus"]
+                print(f"{kind}: {n} plain processes {same['steps_per_s']:.2f} steps/s on the same CPUs; "
+                      f"{n} Ray workers / them = {r['ratio_vs_inprocess_same_cpus']:.2f}", flush=True)
     out = {
         "ray_vs_inprocess_per_core": min(ratios.values()) if ratios else None,
         "ratios": ratios,
+        # N workers against N plain processes on the same N CPUs: Ray's own cost, without the CPUs' scaling.
+        "ray_vs_inprocess_same_cpus": min(same_cpu_ratios.values()) if same_cpu_ratios else None,
+        "same_cpu_ratios": same_cpu_ratios,
         "goal": 0.9,
         "results": results,
         "config": vars(args) | {"cpus": cpus},
