@@ -56,6 +56,12 @@ def tasks_for(specs: list[Any], group_size: int, groups_per_task: int, max_steps
     return [Task(i, specs[k:k + per], seed=i, max_steps=max_steps) for i, k in enumerate(range(0, len(specs), per))]
 
 
+def _best(windows: list[dict[str, Any]], cores: int) -> dict[str, Any]:
+    """A mode's result: its best window's steps/s, also per core, and every window."""
+    best = max(w["steps"] / w["seconds"] for w in windows)
+    return {"cores": cores, "steps_per_s": best, "steps_per_s_per_core": best / cores, "windows": windows}
+
+
 def in_process(args: argparse.Namespace, learner_cfg: Any, kind: str, part: tuple[int, int] = (0, 1),
                barrier: Any = None) -> dict[str, Any]:
     """Steps/s of the work in this process, with the same task packing as the workers.
@@ -105,8 +111,7 @@ def in_process(args: argparse.Namespace, learner_cfg: Any, kind: str, part: tupl
     for pool in pools.values():
         for e in pool:
             e.close()
-    best = max(w["steps"] / w["seconds"] for w in windows)
-    return {"cores": 1, "steps_per_s": best, "steps_per_s_per_core": best, "windows": windows}
+    return _best(windows, cores=1)
 
 
 def _copy_main(cpu: int, args: argparse.Namespace, learner_cfg: Any, kind: str, part: tuple[int, int],
@@ -134,8 +139,7 @@ def in_process_copies(args: argparse.Namespace, learner_cfg: Any, kind: str, cpu
         proc.join()
     windows = [{"steps": sum(parts[i]["windows"][r]["steps"] for i in parts),
                 "seconds": max(parts[i]["windows"][r]["seconds"] for i in parts)} for r in range(args.repeats)]
-    best = max(w["steps"] / w["seconds"] for w in windows)
-    return {"cores": n, "steps_per_s": best, "steps_per_s_per_core": best / n, "windows": windows}
+    return _best(windows, cores=n)
 
 
 def with_ray(args: argparse.Namespace, learner_cfg: Any, kind: str, workers: int) -> dict[str, Any]:
@@ -166,8 +170,7 @@ def with_ray(args: argparse.Namespace, learner_cfg: Any, kind: str, workers: int
         pool.close()
     finally:
         ray.shutdown()
-    best = max(w["steps"] / w["seconds"] for w in windows)
-    return {"cores": workers, "steps_per_s": best, "steps_per_s_per_core": best / workers, "windows": windows}
+    return _best(windows, cores=workers)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -215,7 +218,6 @@ def main(argv: list[str] | None = None) -> None:
                   f"steps/s = {r['steps_per_s_per_core']:.2f} per core, ratio {r['ratio_vs_inprocess_per_core']:.2f}",
                   flush=True)
             if n > 1:
-                os.sched_setaffinity(0, set(cpus[:n]))
                 same = in_process_copies(args, learner_cfg, kind, cpus[:n])
                 results[kind][f"inprocess_{n}_copies"] = same
                 r["ratio_vs_inprocess_same_cpus"] = r["steps_per_s"] / same["steps_per_s"]
