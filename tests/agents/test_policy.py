@@ -149,25 +149,31 @@ def test_lora_weights_are_only_the_adapters_and_transfer() -> None:
     assert a[0].value != 0.0  # the value head is live
 
 
-def test_a_rollout_replica_with_bf16_adapters_acts_bit_identically() -> None:
-    """Policy.for_rollout stores the adapters in bf16: same scores as the learner's float32 adapters under autocast."""
+@pytest.mark.parametrize("alpha", [16.0, 12.0])
+def test_a_rollout_replica_acts_bit_identically(alpha: float) -> None:
+    """Policy.for_rollout stores the adapters in bf16 and, with a power-of-two scale (alpha 16 / r 8),
+    folds the scale into B: the same scores as the learner's float32 adapters under autocast."""
     bf16 = PolicyConfig(compute_dtype="bfloat16")
 
     def build() -> Policy:
-        loaded = build_model(ModelConfig(name="tiny-test", lora=True, dtype="bfloat16"))
+        loaded = build_model(ModelConfig(name="tiny-test", lora=True, lora_alpha=alpha, dtype="bfloat16"))
         return Policy(loaded.model, loaded.tokenizer, bf16)
 
-    learner, replica = build(), build().for_rollout()
+    learner, replica = build(), build().for_rollout().for_rollout()  # a second call changes nothing
     assert {p.dtype for n, p in learner.trainable_parameters().items()} == {torch.float32}
     assert {p.dtype for n, p in replica.trainable_parameters().items()} == {torch.bfloat16}
+    assert bool(replica._folded) == (alpha == 16.0)  # 16 / 8 = 2 folds exactly; 1.5 keeps peft's multiply
     with torch.no_grad():
         for n, p in learner.trainable_parameters().items():
             p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.05)
-    replica.set_weights(learner.get_weights())
+    weights = learner.get_weights()
+    replica.set_weights(weights)
     turns = _turns() * 2
     a = learner.act(turns, temperature=2.0, generator=torch.Generator().manual_seed(5))
     b = replica.act(turns, temperature=2.0, generator=torch.Generator().manual_seed(5))
     assert [(d.action, d.logp, d.probs) for d in a] == [(d.action, d.logp, d.probs) for d in b]
+    back = replica.get_weights()  # unscaled again: what the learner sent, rounded to bf16
+    assert all(torch.equal(back[n], w.to(torch.bfloat16)) for n, w in weights.items())
     float32_base = tiny_policy(lora=True).for_rollout()  # float32 base weights: left alone
     assert {p.dtype for p in float32_base.trainable_parameters().values()} == {torch.float32}
 
