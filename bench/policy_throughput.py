@@ -8,14 +8,17 @@ With the packaged default model (SmolLM2-135M-Instruct, bf16), on 1 and on 2 thr
 * generation tokens/s (a ``type(1, <text>)`` template, KV cache);
 * update samples/s (LoRA forward_backward + optim_step, batch 8);
 * the CPU's bf16 and fp32 matmul peak, measured in the same run with large
-  torch matmuls, and the achieved FLOP/s of scoring divided by it.
+  torch matmuls, and the achieved FLOP/s of scoring divided by it: per scoring
+  row, ``--rounds`` alternations of a bf16 peak window and a scoring window,
+  the fraction being the median over rounds (this host's speed swings within
+  minutes; a peak measured once, minutes away, moved the fraction 0.46-0.68).
 
 Achieved FLOP/s counts the work the policy needs: 2 x parameters x tokens for
 every linear layer of the transformer, the attention products each token
 actually attends to (prompt causal, each candidate the prompt and itself), and
 the LM head only where a candidate token is predicted.
 
-    .venv/bin/python bench/policy_throughput.py                  # ~3-4 minutes
+    .venv/bin/python bench/policy_throughput.py                  # ~6 minutes
     .venv/bin/python bench/policy_throughput.py --seconds 1 --threads 1 --out /tmp/t.json
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batches", default="1,8", help="comma-separated act batch sizes")
     p.add_argument("--prompt-tokens", type=int, default=200)
     p.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
+    p.add_argument("--rounds", type=int, default=5, help="peak/scoring windows alternated per scoring row")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "policy_throughput.json"))
     args = p.parse_args(argv)
 
@@ -126,12 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     learner = Learner(LearnerConfig(model=ModelConfig(name=args.model, lora=True),
                                     policy=PolicyConfig(prompt=PromptConfig(history_steps=0), max_text_tokens=24)))
-    # Acting is timed on a rollout replica, as rollout workers build it (bf16 adapters, same scores);
+    # Acting is timed on a rollout replica, as rollout workers build it (bf16 adapters, scale folded, same scores);
     # updates on the learner (float32 adapters).
     loaded = build_model(learner.config.model)
     policy = Policy(loaded.model, loaded.tokenizer, learner.config.policy).for_rollout()
     policy.set_weights(learner.get_weights())
-    result["act_policy"] = "rollout replica (Policy.for_rollout: LoRA adapters in bf16)"
+    result["act_policy"] = "rollout replica (Policy.for_rollout: LoRA adapters in bf16, scale folded into B)"
     config = policy.model.get_base_model().config
     turn = make_turn(policy.tokenizer, args.prompt_tokens, policy)
     prompt_ids, cands, _ = policy.encode(turn)
@@ -145,22 +150,34 @@ def main(argv: list[str] | None = None) -> None:
     result["matmul_peak_gflops"], result["scoring"], result["generation"], result["update"] = {}, [], [], []
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        peak_bf16 = matmul_peak(torch.bfloat16, args.seconds)
+        # This host's speed swings up to 2x within minutes, so the peak is not measured once: each scoring
+        # row alternates --rounds times between a bf16 peak window and a scoring window, and its fraction is
+        # the median over rounds of scoring FLOP/s / the peak measured just before it.
         peak_fp32 = matmul_peak(torch.float32, args.seconds)
-        result["matmul_peak_gflops"][str(threads)] = {"bf16": peak_bf16 / 1e9, "fp32": peak_fp32 / 1e9}
-        print(f"threads {threads}: matmul peak bf16 {peak_bf16 / 1e9:.0f} GFLOP/s, fp32 {peak_fp32 / 1e9:.0f} GFLOP/s")
+        peaks_bf16 = []
         for batch in [int(b) for b in args.batches.split(",")]:
             turns = [turn] * batch
-            per_call, reps = timed(lambda turns=turns: policy.act(turns, generator=generator), args.seconds)
-            achieved = row_flops * batch / per_call
-            row = {
-                "threads": threads, "batch": batch, "steps_per_s": batch / per_call, "ms_per_call": per_call * 1e3,
-                "calls": reps, "achieved_gflops": achieved / 1e9,
-                "fraction_of_bf16_peak": achieved / peak_bf16, "fraction_of_fp32_peak": achieved / peak_fp32,
-            }
+            rounds = []
+            for _ in range(args.rounds):
+                peak = matmul_peak(torch.bfloat16, args.seconds / 2)
+                per_call, reps = timed(lambda turns=turns: policy.act(turns, generator=generator), args.seconds / 2)
+                peaks_bf16.append(peak)
+                rounds.append({"peak_bf16_gflops": peak / 1e9, "ms_per_call": per_call * 1e3, "calls": reps,
+                               "fraction_of_bf16_peak": row_flops * batch / per_call / peak})
+            per_call = statistics.median(r["ms_per_call"] for r in rounds) / 1e3
+            row = {"threads": threads, "batch": batch, "steps_per_s": batch / per_call, "ms_per_call": per_call * 1e3,
+                   "achieved_gflops": row_flops * batch / per_call / 1e9,
+                   "fraction_of_bf16_peak": statistics.median(r["fraction_of_bf16_peak"] for r in rounds),
+                   "fraction_of_fp32_peak": row_flops * batch / per_call / peak_fp32, "rounds": rounds}
             result["scoring"].append(row)
-            print(f"  scoring batch {batch}: {row['steps_per_s']:.1f} steps/s, {achieved / 1e9:.0f} GFLOP/s = "
-                  f"{row['fraction_of_bf16_peak']:.2f} of bf16 peak, {row['fraction_of_fp32_peak']:.2f} of fp32 peak")
+            print(f"  scoring batch {batch}: {row['steps_per_s']:.1f} steps/s, {row['achieved_gflops']:.0f} GFLOP/s = "
+                  f"{row['fraction_of_bf16_peak']:.2f} of bf16 peak (median of "
+                  f"{' '.join(format(r['fraction_of_bf16_peak'], '.2f') for r in rounds)}), "
+                  f"{row['fraction_of_fp32_peak']:.2f} of fp32 peak", flush=True)
+        result["matmul_peak_gflops"][str(threads)] = {"bf16": statistics.median(peaks_bf16) / 1e9,
+                                                      "bf16_max": max(peaks_bf16) / 1e9, "fp32": peak_fp32 / 1e9}
+        print(f"threads {threads}: matmul peak bf16 median {statistics.median(peaks_bf16) / 1e9:.0f} GFLOP/s "
+              f"(max {max(peaks_bf16) / 1e9:.0f}), fp32 {peak_fp32 / 1e9:.0f} GFLOP/s", flush=True)
         # the naive form: one forward per candidate (the reference the packed form is tested against)
         with torch.inference_mode():
             naive, _ = timed(lambda: score_naive(policy, prompt_ids, cands), args.seconds, min_reps=1)
