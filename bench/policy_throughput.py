@@ -165,19 +165,20 @@ def main(argv: list[str] | None = None) -> None:
                 rounds.append({"peak_bf16_gflops": peak / 1e9, "ms_per_call": per_call * 1e3, "calls": reps,
                                "fraction_of_bf16_peak": row_flops * batch / per_call / peak})
             per_call = statistics.median(r["ms_per_call"] for r in rounds) / 1e3
+            achieved = row_flops * batch / per_call
             row = {"threads": threads, "batch": batch, "steps_per_s": batch / per_call, "ms_per_call": per_call * 1e3,
-                   "achieved_gflops": row_flops * batch / per_call / 1e9,
+                   "achieved_gflops": achieved / 1e9,
                    "fraction_of_bf16_peak": statistics.median(r["fraction_of_bf16_peak"] for r in rounds),
-                   "fraction_of_fp32_peak": row_flops * batch / per_call / peak_fp32, "rounds": rounds}
+                   "fraction_of_fp32_peak": achieved / peak_fp32, "rounds": rounds}
             result["scoring"].append(row)
             print(f"  scoring batch {batch}: {row['steps_per_s']:.1f} steps/s, {row['achieved_gflops']:.0f} GFLOP/s = "
                   f"{row['fraction_of_bf16_peak']:.2f} of bf16 peak (median of "
                   f"{' '.join(format(r['fraction_of_bf16_peak'], '.2f') for r in rounds)}), "
                   f"{row['fraction_of_fp32_peak']:.2f} of fp32 peak", flush=True)
-        result["matmul_peak_gflops"][str(threads)] = {"bf16": statistics.median(peaks_bf16) / 1e9,
-                                                      "bf16_max": max(peaks_bf16) / 1e9, "fp32": peak_fp32 / 1e9}
-        print(f"threads {threads}: matmul peak bf16 median {statistics.median(peaks_bf16) / 1e9:.0f} GFLOP/s "
-              f"(max {max(peaks_bf16) / 1e9:.0f}), fp32 {peak_fp32 / 1e9:.0f} GFLOP/s", flush=True)
+        peaks = {"bf16": statistics.median(peaks_bf16) / 1e9, "bf16_max": max(peaks_bf16) / 1e9, "fp32": peak_fp32 / 1e9}
+        result["matmul_peak_gflops"][str(threads)] = peaks
+        print(f"threads {threads}: matmul peak bf16 median {peaks['bf16']:.0f} GFLOP/s (max {peaks['bf16_max']:.0f}), "
+              f"fp32 {peaks['fp32']:.0f} GFLOP/s", flush=True)
         # the naive form: one forward per candidate (the reference the packed form is tested against)
         with torch.inference_mode():
             naive, _ = timed(lambda: score_naive(policy, prompt_ids, cands), args.seconds, min_reps=1)

@@ -88,26 +88,42 @@ def tasks_for(specs: list[Any], group_size: int, groups_per_task: int, max_steps
 # --------------------------------------------------------------------------- pinning and process hygiene
 
 
+def _threads(pid: int) -> list[int]:
+    """The thread ids of process ``pid`` (none once it has ended)."""
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def _pin_threads(pid: int, cpus: set[int]) -> int:
+    """Pin every thread of process ``pid`` to ``cpus``; returns how many were not pinned so."""
+    moved = 0
+    for tid in _threads(pid):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            if os.sched_getaffinity(tid) != cpus:
+                os.sched_setaffinity(tid, cpus)
+                moved += 1
+    return moved
+
+
+def _threads_cpus(pid: int) -> set[int]:
+    """The CPUs any thread of process ``pid`` may run on."""
+    out: set[int] = set()
+    for tid in _threads(pid):
+        with contextlib.suppress(OSError):
+            out |= os.sched_getaffinity(tid)
+    return out
+
+
 def pin_process(cpus: set[int]) -> list[int]:
     """Pin every thread of this process to ``cpus``; returns the CPUs its threads may now use.
 
     ``sched_setaffinity(0)`` moves only the calling thread, and a Ray worker already has gRPC and
     io threads when we get to it; threads and processes started later (Chromium) inherit the pin.
     """
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            os.sched_setaffinity(int(tid), cpus)
+    _pin_threads(os.getpid(), cpus)
     return sorted(_threads_cpus(os.getpid()))
-
-
-def _threads_cpus(pid: int) -> set[int]:
-    """The CPUs any thread of process ``pid`` may run on."""
-    out: set[int] = set()
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError):
-                out |= os.sched_getaffinity(int(tid))
-    return out
 
 
 def pin_tree(pid: int, cpu: int) -> int:
@@ -119,16 +135,11 @@ def pin_tree(pid: int, cpu: int) -> int:
     """
     import psutil
 
-    moved = 0
-    with contextlib.suppress(psutil.Error):
-        for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
-            with contextlib.suppress(OSError):
-                for tid in os.listdir(f"/proc/{proc.pid}/task"):
-                    with contextlib.suppress(OSError):  # a thread or process that ended meanwhile
-                        if os.sched_getaffinity(int(tid)) != {cpu}:
-                            os.sched_setaffinity(int(tid), {cpu})
-                            moved += 1
-    return moved
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return 0
+    return sum(_pin_threads(proc.pid, {cpu}) for proc in procs)
 
 
 def affinity_of(pid: int) -> dict[str, Any]:
