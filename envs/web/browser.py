@@ -55,6 +55,15 @@ LAUNCH_ARGS = [
 ]
 
 
+async def _close_spare(spare: asyncio.Future[Any]) -> None:
+    """Close the context of a spare (``(context, page, ...)``) once it is made; never raises."""
+    try:
+        ctx = (await asyncio.wait_for(spare, 8))[0]
+        await ctx.close()
+    except BaseException:
+        pass
+
+
 class BrowserCrashed(RuntimeError):
     """Chromium died, hung or could not be started; the message says which."""
 
@@ -98,6 +107,8 @@ class BrowserHost:
         self._browser: Any = None
         self.launches = 0
         self._observe_js = (STATIC / "observe.js").read_text()
+        #: prepared contexts that a closed env did not use, by kind (see :meth:`give_spare`); browser thread only
+        self._spares: dict[Any, list[tuple[Any, asyncio.Future[Any]]]] = {}
 
     @classmethod
     def get(cls) -> BrowserHost:
@@ -187,6 +198,31 @@ class BrowserHost:
         await ctx.add_init_script(self._observe_js)
         return ctx
 
+    # -- spare contexts shared between the envs of this process
+
+    def give_spare(self, key: Any, spare: asyncio.Future[Any], keep: int = 1) -> None:
+        """Keep ``spare`` (a future of a prepared, never used context) for the next env of the same kind.
+
+        An env prepares its next episode's context while the current one runs; an env that is closed
+        leaves it unused. The next env made in this process takes it instead of starting a renderer of
+        its own (short-lived envs: checks, evaluations, tests). At most ``keep`` are kept per kind; the
+        rest are closed. Browser thread only."""
+        kept = self._spares.setdefault(key, [])
+        kept.append((self._browser, spare))
+        while len(kept) > keep:
+            _, extra = kept.pop(0)
+            asyncio.ensure_future(_close_spare(extra))
+
+    def take_spare(self, key: Any) -> asyncio.Future[Any] | None:
+        """A spare given for ``key`` by this browser (None: none, or only ones from a browser since died)."""
+        kept = self._spares.get(key, [])
+        while kept:
+            browser, spare = kept.pop()
+            if browser is not None and browser is self._browser and browser.is_connected():
+                return spare
+            asyncio.ensure_future(_close_spare(spare))
+        return None
+
     def pids(self) -> list[int]:
         """Chromium processes of this host (browser and children)."""
         import psutil
@@ -229,7 +265,7 @@ class BrowserHost:
         deadline = time.monotonic() + wait
         while any(_alive(p) for p in procs.values()) and time.monotonic() < deadline:
             time.sleep(0.02)
-        self._browser = None
+        self._browser = None  # spares kept from it are dropped when next asked for (take_spare)
 
     def shutdown(self) -> None:
         async def stop() -> None:

@@ -230,13 +230,8 @@ class WebEnv(MultiverseEnv):
 
     async def _aclose(self) -> None:
         spare, self._spare = self._spare, None
-        if spare is not None:
-            # Not cancelled: a cancelled preparation could leave a context it already made open.
-            try:
-                ctx, _ = await asyncio.wait_for(spare, 8)
-                await _close_quietly(ctx)
-            except BaseException:
-                pass
+        if spare is not None:  # never used: the next env of this kind in this process starts with it
+            self._host.give_spare(self._spare_key(), spare)  # type: ignore[union-attr]
         if self._ctx is not None:
             await _close_quietly(self._ctx)
 
@@ -280,13 +275,20 @@ class WebEnv(MultiverseEnv):
             return 200, found[0], found[1]
         return None
 
-    async def _aprepare(self) -> tuple[Any, Any]:
+    def _spare_key(self) -> tuple[str, str]:
+        """What a prepared context depends on: envs whose tasks agree on it can use each other's spares."""
+        return getattr(self.task, "init_script", ""), getattr(self.task, "blank_path", "/__blank__")
+
+    async def _aprepare(self) -> tuple[Any, Any, _Server]:
         """A fresh context and page, clock paused, parked on a blank page of the task's origin.
 
         Made in the background while the previous episode runs: a new context needs a new
-        renderer process, by far the slowest part of a reset.
+        renderer process, by far the slowest part of a reset. Nothing in it belongs to this env
+        but the request handler's owner (``_Server``), so a spare this env leaves unused at
+        ``close`` serves the next env of the same kind (same init script and blank page) instead.
         """
-        ctx = await self._host.new_context(viewport=(1000, 700), serve=self._serve)  # type: ignore[union-attr]
+        server = _Server(self)
+        ctx = await self._host.new_context(viewport=(1000, 700), serve=server)  # type: ignore[union-attr]
         await ctx.clock.install(time=EPOCH)
         init = getattr(self.task, "init_script", "")
         if init:
@@ -295,18 +297,25 @@ class WebEnv(MultiverseEnv):
         await page.goto(ORIGIN + getattr(self.task, "blank_path", "/__blank__"), wait_until="load")
         # Pause the page clock at a fixed instant: from here on time moves only by run_for().
         await ctx.clock.pause_at(EPOCH + datetime.timedelta(minutes=1))
-        return ctx, page
+        return ctx, page, server
 
     async def _take_spare(self) -> tuple[Any, Any]:
-        spare, self._spare = self._spare, None
-        if spare is not None:
+        """This env's spare, else one a closed env of the same kind left (``BrowserHost.take_spare``), else a new one."""
+        own, self._spare = self._spare, None
+        for whose in ("own", "left"):
+            spare = own if whose == "own" else self._host.take_spare(self._spare_key())  # type: ignore[union-attr]
+            if spare is None:
+                continue
             try:
-                ctx, page = await spare
+                ctx, page, server = await spare
                 if not page.is_closed() and self._host._browser is not None and self._host._browser.is_connected():  # type: ignore[union-attr]
+                    server.env = self
                     return ctx, page
+                await _close_quietly(ctx)
             except Exception:
                 pass  # a spare made by a browser that has died since: make a new one
-        return await self._aprepare()
+        ctx, page, _ = await self._aprepare()
+        return ctx, page
 
     async def _areset(self, page_seed: int) -> tuple[dict[str, Any], bytes | None]:
         old, self._ctx = self._ctx, None
@@ -467,6 +476,16 @@ class WebEnv(MultiverseEnv):
         if obs.scroll_down:
             out.append("scroll(down)")
         return out
+
+
+class _Server:
+    """A context's request handler: answers for the env that uses the context now (a spare can change hands)."""
+
+    def __init__(self, env: WebEnv) -> None:
+        self.env: WebEnv | None = env
+
+    async def __call__(self, path: str) -> tuple[int, str, bytes] | None:
+        return await self.env._serve(path) if self.env is not None else None
 
 
 def _navigating(exc: BaseException) -> bool:

@@ -242,6 +242,64 @@ def test_two_envs_share_one_browser() -> None:
         b.close()
 
 
+def _trajectory(env: Any, seed: int) -> list[tuple[str, float, bool]]:
+    obs, info = env.reset(seed=seed)
+    out, done = [(obs["text"], 0.0, False)], False
+    while not done:
+        obs, reward, term, trunc, info = env.step(env.unwrapped.oracle_action())
+        done = term or trunc
+        out.append((obs["text"], reward, info.get("success", False)))
+    return out
+
+
+async def _context_of(spare: Any) -> Any:
+    return (await spare)[0]
+
+
+async def _open_contexts(host: Any) -> int:
+    await asyncio.sleep(0.5)  # contexts closed in the background (a replaced spare) are gone by now
+    return len((await host.browser()).contexts)
+
+
+def test_a_closed_envs_unused_context_starts_the_next_env_of_its_kind() -> None:
+    """An env prepares its next episode's context while an episode runs; closed, it leaves that context (never
+    used: a blank page, the clock paused at the start) to the next env of its kind in the process, which starts
+    with it, serves its own task through it and plays exactly as with a context made for it."""
+    a = menvs.make("web/ClickButton-v0")
+    a.reset(seed=0)
+    host = a.unwrapped._host
+    left = host.run(_context_of(a.unwrapped._spare), 30)
+    a.close()
+    b, c = menvs.make("web/EnterText-v0"), menvs.make("web/EnterText-v0")  # another task of the same kind
+    try:
+        played = _trajectory(b, seed=5)
+        assert b.unwrapped._ctx is left  # b started in a's context, c (nothing left over) in one of its own
+        assert played[-1][1:] == (1.0, True)  # the oracle typed into b's own page: it was served to b
+        assert _trajectory(c, seed=5) == played and c.unwrapped._ctx is not left
+    finally:
+        b.close()
+        c.close()
+    # a spare from a browser that has died since is not used: the next env gets a new context and works
+    d = menvs.make("web/ClickButton-v0")
+    d.reset(seed=1)
+    stale = host.run(_context_of(d.unwrapped._spare), 30)
+    d.close()
+    host.kill()
+    e = menvs.make("web/ClickButton-v0")
+    try:
+        played = _trajectory(e, seed=1)
+        assert e.unwrapped._ctx is not stale and played[-1][1:] == (1.0, True)
+    finally:
+        e.close()
+    # what is left over is bounded: envs made and closed one after another keep at most one spare open
+    start = host.run(_open_contexts(host), 30)
+    for seed in range(3):
+        env = menvs.make("web/ClickButton-v0")
+        env.reset(seed=seed)
+        env.close()
+    assert host.run(_open_contexts(host), 30) <= start
+
+
 # --------------------------------------------------------------------------- crashes and hangs
 
 
