@@ -257,17 +257,19 @@ def run_generalization(exp: Experiment, out: str | Path, *, log: Any = print) ->
     s = exp.settings
     jobs = [(arm, seed) for arm in ("multiverse", "no_randomization", "zero_shot", "rllib_ppo") if arm in s.arms
             for seed in s.seeds]
+    todo = []
+    for arm, seed in jobs:
+        if (out / "arms" / arm / f"seed{seed}" / "result.json").exists():
+            log(f"experiment: {arm} seed {seed}: done before, kept")
+        elif not (arm == "zero_shot" and "multiverse" in s.arms):  # zero-shot's numbers: the multiverse arm's
+            todo.append((arm, seed))                                 # evaluation at iteration 0
     ro = exp.train.rollout
+    # Ray only when something is left to run: a finished experiment only writes its report again
     started, _ = init_ray(exp.train.ray.address, dashboard=False, num_cpus=exp.train.ray.num_cpus,
-                          needed_cpus=ro.workers * ro.worker_cpus)
+                          needed_cpus=ro.workers * ro.worker_cpus) if todo else (False, "")
     try:
-        for arm, seed in jobs:
+        for arm, seed in todo:
             where = out / "arms" / arm / f"seed{seed}"
-            if (where / "result.json").exists():
-                log(f"experiment: {arm} seed {seed}: done before, kept")
-                continue
-            if arm == "zero_shot" and "multiverse" in s.arms:
-                continue  # its numbers are the multiverse arm's evaluation at iteration 0
             log(f"experiment: {arm} seed {seed} ...")
             result = _run_ppo(exp, seed, where) if arm == "rllib_ppo" else _run_lm(exp, arm, seed, where)
             _write_json(where / "result.json", result)

@@ -5,6 +5,7 @@ runs, and bad input must fail before anything runs."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from multiverse.launch.experiment import CATEGORIES, load_experiment
 ARMS = ["zero_shot", "multiverse", "no_randomization", "rllib_ppo"]
 
 
-def run(cli: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def run(cli: str, *args: str, timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([cli, "experiment", "generalization", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def success_of(folder: Path, env_ids: set[str], split: str, iteration: int | None = None) -> list[float]:
@@ -80,8 +81,10 @@ def test_smoke_experiment_reports_from_its_episodes_and_resumes(tmp_path: Path, 
         image = np.asarray(Image.open(out / "plots" / name).convert("RGB"))
         assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0
 
-    # resume: finished runs are kept, the report is the same; other settings in the same folder are refused
-    again = run(multiverse_cli, "--config", "experiment_smoke", "--out", str(out))
+    # resume: finished runs are kept, the report is the same; other settings in the same folder are refused.
+    # With nothing left to run it starts or joins no Ray: RAY_ADDRESS names no cluster (ray.init would fail on it)
+    nowhere = dict(os.environ, RAY_ADDRESS="unix:///nonexistent/ray")
+    again = run(multiverse_cli, "--config", "experiment_smoke", "--out", str(out), env=nowhere)
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("done before, kept") == 3 * len(seeds)  # zero_shot comes from the multiverse runs
     assert json.loads((out / "report.json").read_text())["arms"] == report["arms"]
