@@ -44,6 +44,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
 
 
+#: the longest tests (training runs, the experiment, a Ray cluster), started first: collected last, they ended the
+#: run on one pytest-xdist worker while the other had nothing left to do. Order only; every test still runs.
+LONG_FIRST = ("tests/launch/test_train.py", "tests/launch/test_experiment.py", "tests/launch/test_submit.py",
+              "tests/launch/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)  # stable: the collection order within each rank
+
+
 def seeds_for(env_id: str) -> int:
     """Oracle seeds per env in the suite: 20 for games, 3 for browser tasks (a reset costs a new renderer)."""
     return 20 if env_id in GAME_IDS else 3
