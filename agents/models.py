@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from multiverse.agents.joint_lora import install_joint_lora
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -345,6 +346,7 @@ def build_model(config: ModelConfig, *, cache_dir: Path | str | None = None) -> 
             warnings.simplefilter("ignore", FutureWarning)  # peft calls a transformers API renamed in v5
             torch.manual_seed(config.seed)
             loaded.model = get_peft_model(loaded.model, lora)
+        install_joint_lora(loaded.model)  # the adapters ride in the base matmuls: see multiverse.agents.joint_lora
     else:
         for p in loaded.model.parameters():
             p.requires_grad_(True)

@@ -27,12 +27,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
-import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import torch
+from multiverse.agents.joint_lora import share_base_weights
 from multiverse.agents.prompt import PromptConfig, Turn, build_prompt
 
 __all__ = ["TEXT_SLOT", "Candidates", "Decision", "Policy", "PolicyConfig", "PolicyOutput", "score_naive"]
@@ -225,28 +224,6 @@ def _base(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def _lean_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    """A rollout replica's LoRA linear: ``base(x) + B'(A(x))`` with the scale folded into ``B'``.
-
-    peft's forward computes ``base(x) + B(A(x)) * scale``; with a power-of-two scale, ``B' = B * scale``
-    gives the same bits (scaling every product of a dot product by 2^k scales its rounded sum by 2^k)
-    without the extra pass over every output. Only for eval: no dropout, one vanilla adapter, not merged.
-    """
-    return self.base_layer(x, *args, **kwargs) + self.lora_B["default"](self.lora_A["default"](x))
-
-
-def _foldable_lora(module: Any) -> float | None:
-    """The scale of a peft LoRA linear that :func:`_lean_lora_forward` may replace exactly, else None."""
-    if not (hasattr(module, "lora_A") and hasattr(module, "base_layer") and hasattr(module, "scaling")):
-        return None
-    if list(module.lora_A) != ["default"] or module.merged or getattr(module, "lora_variant", {}):
-        return None
-    if not isinstance(module.lora_dropout["default"], torch.nn.Identity):
-        return None
-    scale = float(module.scaling["default"])
-    return scale if scale > 0 and math.frexp(scale)[0] == 0.5 else None
-
-
 def _attention_mask(allowed_B1LL: torch.Tensor, model: Any, dtype: torch.dtype) -> torch.Tensor:
     """sdpa takes the boolean mask; eager attention adds a float mask (0 where allowed, min elsewhere)."""
     if _base(model).config._attn_implementation == "sdpa":
@@ -277,8 +254,6 @@ class Policy:
         self.eot_ids = self._end_of_turn_ids()
         self._text_masks: tuple[torch.Tensor, torch.Tensor] | None = None
         self._encode_actions = functools.lru_cache(maxsize=4096)(self._encode_actions_uncached)
-        #: LoRA B tensors a rollout replica holds pre-scaled (name -> scale; see :meth:`for_rollout`)
-        self._folded: dict[str, float] = {}
 
     # -- encoding
 
@@ -475,21 +450,13 @@ class Policy:
         return params
 
     def for_rollout(self) -> Policy:
-        """Make this policy an acting-only replica: LoRA in the compute dtype (bf16), in a leaner forward.
+        """Make this policy an acting-only replica: adapters in bf16, base weights held once.
 
-        Two changes, each giving bit-identical scores under bf16 autocast (a test compares ``act``):
-
-        * the adapters are stored in bf16. Kept in float32 (the learner's master weights), every call
-          casts each adapter and, through peft, each adapter's input to float32 and back: measured
-          here, a fifth of a scoring forward;
-        * with a power-of-two LoRA scale (alpha / r; 2 by default), the scale is folded into B and
-          each adapted linear runs ``base(x) + B'(A(x))``, skipping peft's multiply over every output
-          (:func:`_lean_lora_forward`).
-
-        Merging the adapters into the base weights would be faster still (1.7x measured) but is not
-        the same policy: in bf16 a LoRA update of 1e-4 on weights of 0.2 mostly rounds away (80% of
-        the update was lost on a trained checkpoint here). :meth:`set_weights` takes the learner's
-        float32 tensors and :meth:`get_weights` gives them back unscaled. Not for a policy that
+        The policy's LoRA linears run in the joint form (:mod:`multiverse.agents.joint_lora`); acting
+        (no gradients) uses joint weights ``[W, s B]`` cached per weight version. A learner keeps its own
+        base weights beside that cache; a replica makes its base weights views into it, so it holds
+        each linear once. The adapters are stored in bf16, which is what the joint weights use anyway.
+        Scores are bit-identical to the learner's (a test compares ``act``). Not for a policy that
         trains. Returns ``self``; a no-op without LoRA, with float32 compute or float32 base weights.
         """
         if self.config.compute_dtype != "bfloat16":
@@ -501,19 +468,12 @@ class Policy:
             for name, param in self.model.named_parameters():
                 if "lora_" in name and param.dtype != torch.bfloat16:
                     param.data = param.data.to(torch.bfloat16)
-            for name, module in self.model.named_modules():
-                scale = _foldable_lora(module)
-                if scale is None or f"{name}.lora_B.default.weight" in self._folded:  # folded by an earlier call
-                    continue
-                module.lora_B["default"].weight.mul_(scale)
-                module.forward = types.MethodType(_lean_lora_forward, module)
-                self._folded[f"{name}.lora_B.default.weight"] = scale
+        share_base_weights(self.model, torch.bfloat16)
         return self
 
     def get_weights(self) -> dict[str, torch.Tensor]:
         """A copy of the trainable tensors, by name (what a learner broadcasts to rollout replicas)."""
-        return {n: p.detach() / self._folded[n] if n in self._folded else p.detach().clone()
-                for n, p in self.trainable_parameters().items()}
+        return {n: p.detach().clone() for n, p in self.trainable_parameters().items()}
 
     def set_weights(self, weights: Mapping[str, torch.Tensor]) -> None:
         """Load trainable tensors from :meth:`get_weights` of a policy built the same way."""
@@ -532,8 +492,6 @@ class Policy:
         with torch.no_grad():
             for name, p in params.items():
                 p.copy_(weights[name])
-                if name in self._folded:
-                    p.mul_(self._folded[name])
 
 
 def score_naive(policy: Policy, prompt_ids: Sequence[int], candidates: Candidates) -> torch.Tensor:

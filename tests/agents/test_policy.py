@@ -47,7 +47,8 @@ def test_packed_scoring_equals_naive_scoring_and_gradients(lora: bool) -> None:
     naive_scores = torch.cat([score_naive(policy, d.prompt_ids, d.candidates) for d in decisions])
     naive_scores.sum().backward()
     assert packed_scores.shape == naive_scores.shape == (3 + 4 + 1,)
-    assert torch.allclose(packed_scores, naive_scores, atol=1e-5, rtol=0), (packed_scores - naive_scores).abs().max()
+    # float32 rounding only: scores of a random tiny model reach -85, where 1e-5 is a couple of ulps
+    assert torch.allclose(packed_scores, naive_scores, atol=1e-5, rtol=1e-6), (packed_scores - naive_scores).abs().max()
     worst = max(float((packed_grads[n] - p.grad).abs().max()) for n, p in _params(policy).items())
     assert worst < 1e-5, worst
     assert sum(float(g.abs().sum()) for g in packed_grads.values()) > 0
@@ -151,8 +152,9 @@ def test_lora_weights_are_only_the_adapters_and_transfer() -> None:
 
 @pytest.mark.parametrize("alpha", [16.0, 12.0])
 def test_a_rollout_replica_acts_bit_identically(alpha: float) -> None:
-    """Policy.for_rollout stores the adapters in bf16 and, with a power-of-two scale (alpha 16 / r 8),
-    folds the scale into B: the same scores as the learner's float32 adapters under autocast."""
+    """Policy.for_rollout stores the adapters in bf16 and holds each base linear once (views into the
+    joint weights): the same scores as the learner's float32 adapters under autocast, whether the
+    learner scores with gradients (its PPO ratios) or without (acting)."""
     bf16 = PolicyConfig(compute_dtype="bfloat16")
 
     def build() -> Policy:
@@ -162,7 +164,6 @@ def test_a_rollout_replica_acts_bit_identically(alpha: float) -> None:
     learner, replica = build(), build().for_rollout().for_rollout()  # a second call changes nothing
     assert {p.dtype for n, p in learner.trainable_parameters().items()} == {torch.float32}
     assert {p.dtype for n, p in replica.trainable_parameters().items()} == {torch.bfloat16}
-    assert bool(replica._folded) == (alpha == 16.0)  # 16 / 8 = 2 folds exactly; 1.5 keeps peft's multiply
     with torch.no_grad():
         for n, p in learner.trainable_parameters().items():
             p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.05)
@@ -172,8 +173,18 @@ def test_a_rollout_replica_acts_bit_identically(alpha: float) -> None:
     a = learner.act(turns, temperature=2.0, generator=torch.Generator().manual_seed(5))
     b = replica.act(turns, temperature=2.0, generator=torch.Generator().manual_seed(5))
     assert [(d.action, d.logp, d.probs) for d in a] == [(d.action, d.logp, d.probs) for d in b]
-    back = replica.get_weights()  # unscaled again: what the learner sent, rounded to bf16
+    with_grad = learner.evaluate(b)  # what the learner computes for the replica's episodes
+    with torch.no_grad():
+        acting = replica.evaluate(b)
+    assert with_grad.logp_N.requires_grad and torch.equal(with_grad.logp_N.detach(), acting.logp_N)
+    assert torch.equal(with_grad.scores_NA.detach(), acting.scores_NA)
+    back = replica.get_weights()  # what the learner sent, rounded to bf16
     assert all(torch.equal(back[n], w.to(torch.bfloat16)) for n, w in weights.items())
+    attn = replica.model.get_base_model().model.layers[0].self_attn
+    storages = {m.base_layer.weight.untyped_storage().data_ptr() for m in (attn.q_proj, attn.k_proj, attn.v_proj)}
+    assert len(storages) == 1  # q, k and v share one joint weight; the learner keeps its own three
+    attn = learner.model.get_base_model().model.layers[0].self_attn
+    assert len({m.base_layer.weight.untyped_storage().data_ptr() for m in (attn.q_proj, attn.k_proj, attn.v_proj)}) == 3
     float32_base = tiny_policy(lora=True).for_rollout()  # float32 base weights: left alone
     assert {p.dtype for p in float32_base.trainable_parameters().values()} == {torch.float32}
 
