@@ -47,26 +47,24 @@ def _plain(module: Any) -> bool:
 
 
 class _JointMatmul(torch.autograd.Function):
-    """``F.linear(X, W, b)`` whose backward gives ``W`` a gradient only in its adapter columns (``k:``).
+    """``F.linear(X, [base | blocks], bias)``, differentiable in ``X`` and the adapter blocks only.
 
-    The base columns are frozen; autograd's own linear would compute their (M x N x K) gradient anyway.
+    The base weights are frozen: autograd's own linear would compute their (rows x K) gradient anyway.
     """
 
     @staticmethod
-    def forward(ctx: Any, X: torch.Tensor, W: torch.Tensor, bias: torch.Tensor | None, k: int) -> torch.Tensor:
+    def forward(ctx: Any, X: torch.Tensor, blocks: torch.Tensor, bias: torch.Tensor | None, group: _JointGroup) -> torch.Tensor:
+        W = group.assemble(blocks)
         ctx.save_for_backward(X, W)
-        ctx.k = k
+        ctx.k = group.k
         return F.linear(X, W, bias)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         X, W = ctx.saved_tensors
-        grad_X = grad.matmul(W.to(grad.dtype)) if ctx.needs_input_grad[0] else None
-        grad_W = None
-        if ctx.needs_input_grad[1]:
-            grad_W = torch.zeros_like(W)
-            grad_W[:, ctx.k:] = grad.t().matmul(X[:, ctx.k:].to(grad.dtype)).to(W.dtype)
-        return grad_X, grad_W, None, None
+        grad_X = grad.matmul(W) if ctx.needs_input_grad[0] else None
+        grad_blocks = grad.t().matmul(X[:, ctx.k:]) if ctx.needs_input_grad[1] else None
+        return grad_X, grad_blocks, None, None
 
 
 class _JointGroup:
@@ -75,56 +73,55 @@ class _JointGroup:
     def __init__(self, members: list[Any]) -> None:
         self.members = members
         self.k = members[0].base_layer.in_features
-        self.ranks = [m.lora_A["default"].out_features for m in members]
         self.widths = [m.base_layer.out_features for m in members]
         self._cache: tuple[tuple, torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._stash: tuple[torch.Tensor, dict[int, torch.Tensor]] | None = None
 
-    def _adapters(self) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
-        return [(m.lora_A["default"].weight, m.lora_B["default"].weight, float(m.scaling["default"]))
-                for m in self.members]
+    def _adapters(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the members' A stacked, their ``s B`` as diagonal blocks) in ``dtype``, differentiable."""
+        A = torch.cat([m.lora_A["default"].weight.to(dtype) for m in self.members])
+        blocks = torch.block_diag(*(m.lora_B["default"].weight.to(dtype) * float(m.scaling["default"])
+                                    for m in self.members))
+        return A, blocks
 
-    def _build(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(A stacked, joint weight, joint bias) in ``dtype``; differentiable in the adapters."""
-        adapters = self._adapters()
-        A = torch.cat([a.to(dtype) for a, _, _ in adapters])
-        rows = []
-        col = 0
-        for (_, b, scale), rank, m in zip(adapters, self.ranks, self.members):
-            block = b.to(dtype) * scale
-            pad = (col, sum(self.ranks) - col - rank)
-            rows.append(torch.cat([m.base_layer.weight.to(dtype), F.pad(block, pad)], 1))
-            col += rank
+    def _bias(self, dtype: torch.dtype) -> torch.Tensor | None:
         biases = [m.base_layer.bias for m in self.members]
-        bias = None
-        if any(bb is not None for bb in biases):
-            bias = torch.cat([bb.to(dtype) if bb is not None else torch.zeros(w, dtype=dtype)
-                              for bb, w in zip(biases, self.widths)])
-        return A, torch.cat(rows), bias
+        if all(b is None for b in biases):
+            return None
+        return torch.cat([b.detach().to(dtype) if b is not None else torch.zeros(w, dtype=dtype)
+                          for b, w in zip(biases, self.widths)])
+
+    @torch.no_grad()
+    def assemble(self, blocks: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The joint weight ``[stacked base weights | blocks]`` in ``blocks``' dtype (written into ``out``)."""
+        W = out if out is not None else torch.empty(sum(self.widths), self.k + blocks.shape[1], dtype=blocks.dtype)
+        row = 0
+        for m, width in zip(self.members, self.widths):
+            if m.base_layer.weight.data_ptr() != W[row].data_ptr():  # not already a view of W (share_base)
+                W[row:row + width, :self.k].copy_(m.base_layer.weight)
+            row += width
+        W[:, self.k:].copy_(blocks)
+        return W
 
     def _key(self, dtype: torch.dtype) -> tuple:
         return (dtype, *((t.data_ptr(), t._version) for m in self.members
                          for t in (m.lora_A["default"].weight, m.lora_B["default"].weight, m.base_layer.weight)))
 
-    def _weights(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        if torch.is_grad_enabled() and any(t.requires_grad for a, b, _ in self._adapters() for t in (a, b)):
-            return self._build(dtype)
+    @torch.no_grad()
+    def _cached(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(A stacked, joint weight, bias) for acting: rebuilt when a weight changed, in place when it can be."""
         if self._cache is None or self._cache[0] != self._key(dtype):
-            with torch.no_grad():
-                built = self._build(dtype)
-                if self._cache is not None and self._cache[0][0] == dtype:
-                    for old, new in zip(self._cache[1:], built):  # in place: base weights may be views of it
-                        if old is not None:
-                            old.copy_(new)
-                    built = self._cache[1:]
-            self._cache = (self._key(dtype), *built)
+            A, blocks = self._adapters(dtype)
+            old = self._cache[2] if self._cache is not None and self._cache[0][0] == dtype else None
+            self._cache = ((), A, self.assemble(blocks, out=old), self._bias(dtype))
+            self._cache = (self._key(dtype), *self._cache[1:])  # after the writes, which bump base views' versions
         return self._cache[1:]
 
     def share_base(self, dtype: torch.dtype) -> None:
         """Make the members' base weights views of the cached joint weight: no second copy of them."""
         if self.members[0].base_layer.weight.dtype != dtype:
             return
-        W = self._weights(dtype)[1]
+        W = self._cached(dtype)[1]
         row = 0
         for m, width in zip(self.members, self.widths):
             if m.base_layer.weight.data_ptr() != W[row].data_ptr():
@@ -133,14 +130,17 @@ class _JointGroup:
         self._cache = (self._key(dtype), *self._cache[1:])
 
     def _compute(self, x: torch.Tensor) -> list[torch.Tensor]:
-        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else self.members[0].base_layer.weight.dtype
-        A, W, bias = self._weights(dtype)
+        base_dtype = self.members[0].base_layer.weight.dtype
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else base_dtype
         x2 = x.reshape(-1, self.k).to(dtype)
-        X = torch.cat([x2, F.linear(x2, A)], 1)
-        if W.requires_grad:
-            out = _JointMatmul.apply(X, W, bias, self.k)
+        adapters = [t for m in self.members for t in (m.lora_A["default"].weight, m.lora_B["default"].weight)]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in adapters):
+            A, blocks = self._adapters(dtype)
+            X = torch.cat([x2, F.linear(x2, A)], 1)
+            out = _JointMatmul.apply(X, blocks, self._bias(dtype), self)
         else:
-            out = F.linear(X, W, bias)
+            A, W, bias = self._cached(dtype)
+            out = F.linear(torch.cat([x2, F.linear(x2, A)], 1), W, bias)
         outs, col = [], 0
         for width in self.widths:
             outs.append(out[:, col:col + width].view(*x.shape[:-1], width))
