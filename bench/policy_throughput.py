@@ -9,9 +9,10 @@ With the packaged default model (SmolLM2-135M-Instruct, bf16), on 1 and on 2 thr
 * update samples/s (LoRA forward_backward + optim_step, batch 8);
 * the CPU's bf16 and fp32 matmul peak, measured in the same run with large
   torch matmuls, and the achieved FLOP/s of scoring divided by it: per scoring
-  row, ``--rounds`` alternations of a bf16 peak window and a scoring window,
-  the fraction being the median over rounds (this host's speed swings within
-  minutes; a peak measured once, minutes away, moved the fraction 0.46-0.68).
+  row, ``--rounds`` scoring windows, each between two bf16 peak windows, the
+  fraction being the median over rounds of FLOP/s / the two peaks' geometric
+  mean (this host's speed swings within minutes; a peak measured once, minutes
+  away, moved the fraction 0.46-0.68).
 
 Achieved FLOP/s counts the work the policy needs: 2 x parameters x tokens for
 every linear layer of the transformer, the attention products each token
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batches", default="1,8", help="comma-separated act batch sizes")
     p.add_argument("--prompt-tokens", type=int, default=200)
     p.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
-    p.add_argument("--rounds", type=int, default=5, help="peak/scoring windows alternated per scoring row")
+    p.add_argument("--rounds", type=int, default=7, help="scoring windows per scoring row, each between two peak windows")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "policy_throughput.json"))
     args = p.parse_args(argv)
 
@@ -131,12 +132,13 @@ def main(argv: list[str] | None = None) -> None:
     }
     learner = Learner(LearnerConfig(model=ModelConfig(name=args.model, lora=True),
                                     policy=PolicyConfig(prompt=PromptConfig(history_steps=0), max_text_tokens=24)))
-    # Acting is timed on a rollout replica, as rollout workers build it (bf16 adapters, scale folded, same scores);
+    # Acting is timed on a rollout replica, as rollout workers build it (joint LoRA weights, base held once, same scores);
     # updates on the learner (float32 adapters).
     loaded = build_model(learner.config.model)
     policy = Policy(loaded.model, loaded.tokenizer, learner.config.policy).for_rollout()
     policy.set_weights(learner.get_weights())
-    result["act_policy"] = "rollout replica (Policy.for_rollout: LoRA adapters in bf16, scale folded into B)"
+    result["act_policy"] = ("rollout replica (Policy.for_rollout): LoRA linears as joint matmuls [x, A x] @ [W, s B]^T "
+                            "(multiverse.agents.joint_lora), q/k/v and gate/up sharing one")
     config = policy.model.get_base_model().config
     turn = make_turn(policy.tokenizer, args.prompt_tokens, policy)
     prompt_ids, cands, _ = policy.encode(turn)
@@ -151,19 +153,24 @@ def main(argv: list[str] | None = None) -> None:
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         # This host's speed swings up to 2x within minutes, so the peak is not measured once: each scoring
-        # row alternates --rounds times between a bf16 peak window and a scoring window, and its fraction is
-        # the median over rounds of scoring FLOP/s / the peak measured just before it.
+        # row alternates --rounds scoring windows with bf16 peak windows, one before and one after each, and
+        # its fraction is the median over rounds of scoring FLOP/s / the geometric mean of the two peaks.
         peak_fp32 = matmul_peak(torch.float32, args.seconds)
         peaks_bf16 = []
         for batch in [int(b) for b in args.batches.split(",")]:
             turns = [turn] * batch
             rounds = []
+            before = matmul_peak(torch.bfloat16, args.seconds / 2)
+            peaks_bf16.append(before)
             for _ in range(args.rounds):
-                peak = matmul_peak(torch.bfloat16, args.seconds / 2)
                 per_call, reps = timed(lambda turns=turns: policy.act(turns, generator=generator), args.seconds / 2)
-                peaks_bf16.append(peak)
-                rounds.append({"peak_bf16_gflops": peak / 1e9, "ms_per_call": per_call * 1e3, "calls": reps,
+                after = matmul_peak(torch.bfloat16, args.seconds / 2)
+                peaks_bf16.append(after)
+                peak = (before * after) ** 0.5
+                rounds.append({"peak_bf16_gflops": peak / 1e9, "peak_before_after_gflops": [before / 1e9, after / 1e9],
+                               "ms_per_call": per_call * 1e3, "calls": reps,
                                "fraction_of_bf16_peak": row_flops * batch / per_call / peak})
+                before = after
             per_call = statistics.median(r["ms_per_call"] for r in rounds) / 1e3
             achieved = row_flops * batch / per_call
             row = {"threads": threads, "batch": batch, "steps_per_s": batch / per_call, "ms_per_call": per_call * 1e3,
