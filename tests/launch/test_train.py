@@ -46,9 +46,9 @@ FOUR_ITERATIONS = pytest.mark.xdist_group(name="four_iterations")  # name= : a p
 def four_iterations(ray_session, tmp_path_factory) -> Path:
     """The smoke config run for 4 iterations without interruption, made once per test session.
 
-    The xdist group alone did not keep it to one worker in CI (it was made twice, ~2 minutes each), so under
-    pytest-xdist the run goes in the session's shared temp folder behind a file lock: the first worker makes
-    it, another one waits for it and reads it."""
+    The xdist group alone did not keep it to one worker in CI (it was made twice: pytest 9.2 ignores how
+    xdist 3.8 marks a group, hence pyproject's pytest < 9.2), so under pytest-xdist the run also goes in the
+    session's shared temp folder behind a file lock: the first worker makes it, another one waits and reads it."""
     from filelock import FileLock
 
     from multiverse.launch.train import train
