@@ -74,6 +74,9 @@ class _JointGroup:
         self.members = members
         self.k = members[0].base_layer.in_features
         self.widths = [m.base_layer.out_features for m in members]
+        starts = [sum(self.widths[:i]) for i in range(len(members))]
+        #: each member's rows of the joint weight (its columns of the joint output)
+        self.rows = [slice(start, start + width) for start, width in zip(starts, self.widths)]
         self._cache: tuple[tuple, torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._stash: tuple[torch.Tensor, dict[int, torch.Tensor]] | None = None
 
@@ -95,11 +98,9 @@ class _JointGroup:
     def assemble(self, blocks: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """The joint weight ``[stacked base weights | blocks]`` in ``blocks``' dtype (written into ``out``)."""
         W = out if out is not None else torch.empty(sum(self.widths), self.k + blocks.shape[1], dtype=blocks.dtype)
-        row = 0
-        for m, width in zip(self.members, self.widths):
-            if m.base_layer.weight.data_ptr() != W[row].data_ptr():  # not already a view of W (share_base)
-                W[row:row + width, :self.k].copy_(m.base_layer.weight)
-            row += width
+        for m, rows in zip(self.members, self.rows):
+            if m.base_layer.weight.data_ptr() != W[rows.start].data_ptr():  # not already a view of W (share_base)
+                W[rows, :self.k].copy_(m.base_layer.weight)
         W[:, self.k:].copy_(blocks)
         return W
 
@@ -113,8 +114,8 @@ class _JointGroup:
         if self._cache is None or self._cache[0] != self._key(dtype):
             A, blocks = self._adapters(dtype)
             old = self._cache[2] if self._cache is not None and self._cache[0][0] == dtype else None
-            self._cache = ((), A, self.assemble(blocks, out=old), self._bias(dtype))
-            self._cache = (self._key(dtype), *self._cache[1:])  # after the writes, which bump base views' versions
+            W = self.assemble(blocks, out=old)
+            self._cache = (self._key(dtype), A, W, self._bias(dtype))  # keyed after the writes to base views
         return self._cache[1:]
 
     def share_base(self, dtype: torch.dtype) -> None:
@@ -122,11 +123,9 @@ class _JointGroup:
         if self.members[0].base_layer.weight.dtype != dtype:
             return
         W = self._cached(dtype)[1]
-        row = 0
-        for m, width in zip(self.members, self.widths):
-            if m.base_layer.weight.data_ptr() != W[row].data_ptr():
-                m.base_layer.weight.data = W[row:row + width, :self.k]
-            row += width
+        for m, rows in zip(self.members, self.rows):
+            if m.base_layer.weight.data_ptr() != W[rows.start].data_ptr():
+                m.base_layer.weight.data = W[rows, :self.k]
         self._cache = (self._key(dtype), *self._cache[1:])
 
     def _compute(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -141,11 +140,7 @@ class _JointGroup:
         else:
             A, W, bias = self._cached(dtype)
             out = F.linear(torch.cat([x2, F.linear(x2, A)], 1), W, bias)
-        outs, col = [], 0
-        for width in self.widths:
-            outs.append(out[:, col:col + width].view(*x.shape[:-1], width))
-            col += width
-        return outs
+        return [out[:, rows].view(*x.shape[:-1], width) for rows, width in zip(self.rows, self.widths)]
 
     def output(self, x: torch.Tensor, index: int) -> torch.Tensor:
         """Member ``index``'s output for ``x``: computed with its siblings' on the first call, kept for theirs."""
@@ -197,6 +192,5 @@ def share_base_weights(model: torch.nn.Module, dtype: torch.dtype) -> None:
     dtype become views into them, so the model holds its linears once (a learner, whose joint weights
     are rebuilt with gradients, keeps its own layout)."""
     groups = {id(m._joint_lora[0]): m._joint_lora[0] for m in model.modules() if hasattr(m, "_joint_lora")}
-    with torch.no_grad():
-        for group in groups.values():
-            group.share_base(dtype)
+    for group in groups.values():
+        group.share_base(dtype)

@@ -180,11 +180,13 @@ def test_a_rollout_replica_acts_bit_identically(alpha: float) -> None:
     assert torch.equal(with_grad.scores_NA.detach(), acting.scores_NA)
     back = replica.get_weights()  # what the learner sent, rounded to bf16
     assert all(torch.equal(back[n], w.to(torch.bfloat16)) for n, w in weights.items())
-    attn = replica.model.get_base_model().model.layers[0].self_attn
-    storages = {m.base_layer.weight.untyped_storage().data_ptr() for m in (attn.q_proj, attn.k_proj, attn.v_proj)}
-    assert len(storages) == 1  # q, k and v share one joint weight; the learner keeps its own three
-    attn = learner.model.get_base_model().model.layers[0].self_attn
-    assert len({m.base_layer.weight.untyped_storage().data_ptr() for m in (attn.q_proj, attn.k_proj, attn.v_proj)}) == 3
+
+    def qkv_storages(policy: Policy) -> set[int]:
+        attn = policy.model.get_base_model().model.layers[0].self_attn
+        return {m.base_layer.weight.untyped_storage().data_ptr() for m in (attn.q_proj, attn.k_proj, attn.v_proj)}
+
+    assert len(qkv_storages(replica)) == 1  # q, k and v share one joint weight; the learner keeps its own three
+    assert len(qkv_storages(learner)) == 3
     float32_base = tiny_policy(lora=True).for_rollout()  # float32 base weights: left alone
     assert {p.dtype for p in float32_base.trainable_parameters().values()} == {torch.float32}
 
