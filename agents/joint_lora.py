@@ -15,6 +15,11 @@ optimizer's in-place update invalidates it); with gradients it is rebuilt from t
 adapters each forward, and its backward (:class:`_JointMatmul`) computes no gradient for the frozen
 base weights. LoRA layers that are not plain (several adapters, DoRA, merged, a bias on B, dropout in
 training, ``disable_adapter()``) run peft's own forward.
+
+Without gradients the concatenation is skipped where the input's producer can write into a wider
+buffer (:func:`joint_input`): the RMSNorms before q/k/v and gate/up, and the MLP's product before
+down; the group then writes ``A x`` into the buffer's last r columns. Same values, one copy of the
+input fewer per group (1.014-1.027x per scoring forward, paired calls).
 """
 
 from __future__ import annotations
@@ -25,10 +30,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["install_joint_lora", "share_base_weights"]
+__all__ = ["install_joint_lora", "joint_input", "share_base_weights"]
 
 #: sibling projections that read the same input in HF decoders (Llama, Mistral, Qwen2, SmolLM, ...)
 SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+#: in a decoder layer, the norm whose output is a projection's input
+NORM_FEEDS = (("input_layernorm", "self_attn", "q_proj"), ("post_attention_layernorm", "mlp", "gate_proj"))
+#: RMSNorm classes whose forward is exactly ``weight * (h.float() * rsqrt(mean(h.float()^2) + eps)).to(h.dtype)``
+RMS_NORMS = ("LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm")
 
 
 def _plain(module: Any) -> bool:
@@ -79,6 +88,8 @@ class _JointGroup:
         self.rows = [slice(start, start + width) for start, width in zip(starts, self.widths)]
         self._cache: tuple[tuple, torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._stash: tuple[torch.Tensor, dict[int, torch.Tensor]] | None = None
+        self.rank = sum(m.lora_A["default"].weight.shape[0] for m in members)
+        self._joined: tuple[torch.Tensor, torch.Tensor] | None = None  # (input view, its buffer), see joint_input
 
     def _adapters(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(the members' A stacked, their ``s B`` as diagonal blocks) in ``dtype``, differentiable."""
@@ -128,18 +139,35 @@ class _JointGroup:
                 m.base_layer.weight.data = W[rows, :self.k]
         self._cache = (self._key(dtype), *self._cache[1:])
 
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the joint matmul runs in: autocast's, else the base weights'."""
+        return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else self.members[0].base_layer.weight.dtype
+
+    def input_buffer(self, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
+        """A tensor of ``shape`` for this group's input, whose rows continue with r free columns: the
+        group writes ``A x`` there instead of concatenating (see :func:`joint_input`)."""
+        buf = torch.empty(*shape[:-1], self.k + self.rank, dtype=dtype)
+        view = buf[..., :self.k]
+        self._joined = (view, buf)
+        return view
+
     def _compute(self, x: torch.Tensor) -> list[torch.Tensor]:
-        base_dtype = self.members[0].base_layer.weight.dtype
-        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else base_dtype
+        dtype = self.compute_dtype()
         x2 = x.reshape(-1, self.k).to(dtype)
         adapters = [t for m in self.members for t in (m.lora_A["default"].weight, m.lora_B["default"].weight)]
+        joined, self._joined = self._joined, None
         if torch.is_grad_enabled() and any(t.requires_grad for t in adapters):
             A, blocks = self._adapters(dtype)
             X = torch.cat([x2, F.linear(x2, A)], 1)
             out = _JointMatmul.apply(X, blocks, self._bias(dtype), self)
         else:
             A, W, bias = self._cached(dtype)
-            out = F.linear(torch.cat([x2, F.linear(x2, A)], 1), W, bias)
+            if joined is not None and joined[0] is x and x.dtype == dtype:
+                X = joined[1].view(-1, self.k + self.rank)  # x is its first k columns already
+                X[:, self.k:] = F.linear(x2, A)
+            else:
+                X = torch.cat([x2, F.linear(x2, A)], 1)
+            out = F.linear(X, W, bias)
         return [out[:, rows].view(*x.shape[:-1], width) for rows, width in zip(self.rows, self.widths)]
 
     def output(self, x: torch.Tensor, index: int) -> torch.Tensor:
@@ -160,6 +188,7 @@ def _joint_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> tor
     dropout = self.lora_dropout["default"]
     if (args or kwargs or self.disable_adapters or self.merged or list(self.active_adapters) != ["default"]
             or (self.training and not isinstance(dropout, torch.nn.Identity))):
+        group._joined = None  # a buffer written for the joint matmul goes unused
         return type(self).forward(self, x, *args, **kwargs)
     return group.output(x, index)
 
@@ -184,7 +213,32 @@ def install_joint_lora(model: torch.nn.Module) -> int:
                 m._joint_lora = (group, index)
                 m.forward = types.MethodType(_joint_forward, m)
                 count += 1
+    for layer in model.modules():
+        for norm_name, block_name, proj_name in NORM_FEEDS:
+            norm = getattr(layer, norm_name, None)
+            proj = getattr(getattr(layer, block_name, None), proj_name, None)
+            if type(norm).__name__ in RMS_NORMS and hasattr(proj, "_joint_lora"):
+                norm._feeds = proj
+                norm.forward = types.MethodType(_norm_forward, norm)
     return count
+
+
+def joint_input(consumer: Any, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor | None:
+    """Where a producer may write the input of ``consumer`` (a linear), so that the joint matmul needs
+    no concatenation; ``None`` where that would not help (gradients on, not a joint LoRA linear, not the
+    matmul's dtype). The producer writes it last and passes that very tensor to ``consumer``."""
+    if torch.is_grad_enabled() or not hasattr(consumer, "_joint_lora"):
+        return None
+    group = consumer._joint_lora[0]
+    return group.input_buffer(shape, dtype) if dtype == group.compute_dtype() else None
+
+
+def _norm_forward(self: Any, h: torch.Tensor) -> torch.Tensor:
+    """transformers' RMSNorm (same ops, same bits), writing its output where the next joint matmul wants it."""
+    x = h.to(torch.float32)
+    x = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)).to(h.dtype)
+    out = joint_input(self._feeds, x.shape, torch.promote_types(self.weight.dtype, x.dtype))
+    return torch.mul(self.weight, x, out=out) if out is not None else self.weight * x
 
 
 def share_base_weights(model: torch.nn.Module, dtype: torch.dtype) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from multiverse.agents.fast_forward import install_fast_forward
 from multiverse.agents.joint_lora import install_joint_lora
 
 __all__ = [
@@ -220,6 +221,7 @@ def _tiny_test_model(seed: int, dtype: torch.dtype) -> LoadedModel:
         model = LlamaForCausalLM(config)
     model.to(dtype)
     model.eval()
+    install_fast_forward(model)
     return LoadedModel(model=model, tokenizer=tokenizer, name=TINY_TEST, source="built in code")
 
 
@@ -250,6 +252,7 @@ def load_model(
     ``name``: ``"default"``, ``"tiny-test"``, a Hugging Face model id or a local folder.
     ``dtype``: the weights' dtype (default: bf16 for ``default``, float32 for ``tiny-test``, the
     checkpoint's own otherwise). ``seed`` only affects ``tiny-test``'s random weights.
+    Attention and MLP run in :mod:`multiverse.agents.fast_forward`'s forms (the same bits, faster).
     """
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
@@ -290,6 +293,7 @@ def load_model(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
+    install_fast_forward(model)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source)
 
 

@@ -6,7 +6,8 @@ OMP_NUM_THREADS=1 before torch is imported.)"""
 
 from __future__ import annotations
 
-from multiverse.agents.models import ModelConfig, build_model
+import torch
+from multiverse.agents.models import LoadedModel, ModelConfig, build_model
 from multiverse.agents.policy import Policy, PolicyConfig
 from multiverse.agents.prompt import PromptConfig, Turn
 
@@ -17,6 +18,16 @@ FP32 = PolicyConfig(compute_dtype="float32", prompt=PromptConfig(system_prompt="
 def tiny_policy(*, lora: bool = False, seed: int = 0, config: PolicyConfig = FP32, value_head: bool = False) -> Policy:
     loaded = build_model(ModelConfig(name="tiny-test", lora=lora, seed=seed, value_head=value_head))
     return Policy(loaded.model, loaded.tokenizer, config, value_head=value_head)
+
+
+def tiny_lora(dtype: str = "float32", seed: int = 0) -> LoadedModel:
+    """tiny-test with LoRA whose adapters are nonzero (B starts at zero; given values so that they matter)."""
+    loaded = build_model(ModelConfig(name="tiny-test", lora=True, dtype=dtype, seed=seed))
+    with torch.no_grad():
+        for n, p in loaded.model.named_parameters():
+            if p.requires_grad:
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.1)
+    return loaded
 
 
 def catch_turn(history: tuple[tuple[str, str], ...] = ()) -> Turn:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import torch
-from multiverse.agents.models import ModelConfig, build_model
+from agent_helpers import tiny_lora
 
 
 def _model(dtype: str = "float32", seed: int = 0) -> torch.nn.Module:
-    model = build_model(ModelConfig(name="tiny-test", lora=True, dtype=dtype, seed=seed)).model
-    with torch.no_grad():  # B starts at zero; give the adapters values so that they matter
-        for n, p in model.named_parameters():
-            if p.requires_grad:
-                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.1)
-    return model
+    return tiny_lora(dtype, seed).model
 
 
 def _peft(model: torch.nn.Module) -> torch.nn.Module:
