@@ -9,10 +9,11 @@ With the packaged default model (SmolLM2-135M-Instruct, bf16), on 1 and on 2 thr
 * update samples/s (LoRA forward_backward + optim_step, batch 8);
 * the CPU's bf16 and fp32 matmul peak, measured in the same run with large
   torch matmuls, and the achieved FLOP/s of scoring divided by it: per scoring
-  row, ``--rounds`` scoring windows, each between two bf16 peak windows, the
-  fraction being the median over rounds of FLOP/s / the two peaks' geometric
-  mean (this host's speed swings within minutes; a peak measured once, minutes
-  away, moved the fraction 0.46-0.68).
+  row, ``--rounds`` single scoring calls, each between two short bf16 peak
+  windows (matmuls of the size that was fastest), the fraction being the median
+  over calls of FLOP/s / the two peaks' geometric mean. This host's speed swings
+  up to 2.5x within seconds (bf16 peak 500-2175 GFLOP/s in one run); windows of
+  a few seconds each gave fractions of 0.32-0.59 within one run.
 
 Achieved FLOP/s counts the work the policy needs: 2 x parameters x tokens for
 every linear layer of the transformer, the attention products each token
@@ -38,6 +39,8 @@ import torch
 from _common import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
+#: seconds of the bf16 peak window after each timed scoring call (matmuls of the best size, at least 2)
+PEAK_WINDOW_S = 0.4
 CANDIDATES = ["move left", "move right", "move up", "move down", "wait", "pick up the key", "open the door", "drop it"]
 
 
@@ -45,10 +48,10 @@ def load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def matmul_peak(dtype: torch.dtype, seconds: float) -> float:
-    """Best FLOP/s of square matmuls (1024..4096) in ``dtype`` on the current thread count."""
-    best = 0.0
-    for n in (1024, 2048, 4096):
+def matmul_peak(dtype: torch.dtype, seconds: float, sizes: tuple[int, ...] = (1024, 2048, 4096)) -> tuple[float, int]:
+    """(best FLOP/s, its size) of square matmuls of ``sizes`` in ``dtype`` on the current thread count."""
+    best = (0.0, sizes[0])
+    for n in sizes:
         a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
         a @ b  # warm-up: oneDNN picks and caches its kernel
         reps, start = 0, time.perf_counter()
@@ -56,9 +59,9 @@ def matmul_peak(dtype: torch.dtype, seconds: float) -> float:
             a @ b
             reps += 1
             elapsed = time.perf_counter() - start
-            if elapsed > seconds / 3 and reps >= 2:
+            if elapsed > seconds / len(sizes) and reps >= 2:
                 break
-        best = max(best, 2 * n**3 * reps / elapsed)
+        best = max(best, (2 * n**3 * reps / elapsed, n))
     return best
 
 
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batches", default="1,8", help="comma-separated act batch sizes")
     p.add_argument("--prompt-tokens", type=int, default=200)
     p.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
-    p.add_argument("--rounds", type=int, default=7, help="scoring windows per scoring row, each between two peak windows")
+    p.add_argument("--rounds", type=int, default=21, help="scoring calls per scoring row, each between two peak windows")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "policy_throughput.json"))
     args = p.parse_args(argv)
 
@@ -152,23 +155,26 @@ def main(argv: list[str] | None = None) -> None:
     result["matmul_peak_gflops"], result["scoring"], result["generation"], result["update"] = {}, [], [], []
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
-        # This host's speed swings up to 2x within minutes, so the peak is not measured once: each scoring
-        # row alternates --rounds scoring windows with bf16 peak windows, one before and one after each, and
-        # its fraction is the median over rounds of scoring FLOP/s / the geometric mean of the two peaks.
-        peak_fp32 = matmul_peak(torch.float32, args.seconds)
+        # This host's speed swings up to 2.5x within seconds, so the peak is not measured once: each scoring
+        # row alternates --rounds single scoring calls with short bf16 peak windows, one before and one after
+        # each, and its fraction is the median over calls of FLOP/s / the geometric mean of the two peaks.
+        peak_fp32 = matmul_peak(torch.float32, args.seconds)[0]
         peaks_bf16 = []
         for batch in [int(b) for b in args.batches.split(",")]:
             turns = [turn] * batch
             rounds = []
-            before = matmul_peak(torch.bfloat16, args.seconds / 2)
+            before, size = matmul_peak(torch.bfloat16, args.seconds)  # all sizes once; then the best one
             peaks_bf16.append(before)
+            policy.act(turns, generator=generator)  # warm-up
             for _ in range(args.rounds):
-                per_call, reps = timed(lambda turns=turns: policy.act(turns, generator=generator), args.seconds / 2)
-                after = matmul_peak(torch.bfloat16, args.seconds / 2)
+                start = time.perf_counter()
+                policy.act(turns, generator=generator)
+                per_call = time.perf_counter() - start
+                after = matmul_peak(torch.bfloat16, PEAK_WINDOW_S, (size,))[0]
                 peaks_bf16.append(after)
                 peak = (before * after) ** 0.5
                 rounds.append({"peak_bf16_gflops": peak / 1e9, "peak_before_after_gflops": [before / 1e9, after / 1e9],
-                               "ms_per_call": per_call * 1e3, "calls": reps,
+                               "ms_per_call": per_call * 1e3,
                                "fraction_of_bf16_peak": row_flops * batch / per_call / peak})
                 before = after
             per_call = statistics.median(r["ms_per_call"] for r in rounds) / 1e3
@@ -212,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
             learner.forward_backward(samples, PPOLoss())
             learner.optim_step()
 
-        per_update, reps = timed(update, args.seconds, min_reps=2)
+        per_update, _ = timed(update, args.seconds, min_reps=2)
         result["update"].append({"threads": threads, "samples_per_s": 8 / per_update, "ms_per_update": per_update * 1e3,
                                  "batch": 8, "lora": True})
         print(f"  update (LoRA, batch 8): {8 / per_update:.1f} samples/s")
