@@ -13,12 +13,18 @@ request — other hosts, other localhost ports, websockets — is aborted, servi
 workers are blocked, and Chromium itself is pointed at a dead proxy with no
 loopback bypass, so even a request that escaped routing goes nowhere. Chromium
 refuses ``file://`` from an http page by itself.
+
+Timeouts: every wait here and in :class:`~multiverse.envs.web.env.WebEnv` (a
+step, a reset, a page operation, a launch) is multiplied by
+``MULTIVERSE_TIMEOUT_SCALE`` (default 1), for machines so loaded that a healthy
+browser takes longer than the defaults allow (see :func:`timeout_scale`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import math
 import os
 import shutil
 import threading
@@ -28,7 +34,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["BrowserCrashed", "BrowserHost", "ORIGIN", "chromium_path"]
+__all__ = ["BrowserCrashed", "BrowserHost", "ORIGIN", "chromium_path", "timeout_scale"]
 
 T = TypeVar("T")
 
@@ -55,10 +61,30 @@ LAUNCH_ARGS = [
 ]
 
 
+def timeout_scale() -> float:
+    """``MULTIVERSE_TIMEOUT_SCALE``: the factor on every browser timeout (default 1).
+
+    Raise it where a healthy browser is slow (many workers on few cores, a shared CI
+    host): a step that outlasts its timeout kills Chromium and costs the episode.
+    """
+    raw = os.environ.get("MULTIVERSE_TIMEOUT_SCALE", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"MULTIVERSE_TIMEOUT_SCALE={raw!r} is not a positive number; unset it (1) or set e.g. 4 on a loaded machine"
+        )
+    return value
+
+
 async def _close_spare(spare: asyncio.Future[Any]) -> None:
     """Close the context of a spare (``(context, page, ...)``) once it is made; never raises."""
     try:
-        ctx = (await asyncio.wait_for(spare, 8))[0]
+        ctx = (await asyncio.wait_for(spare, 8 * timeout_scale()))[0]
         await ctx.close()
     except BaseException:
         pass
@@ -157,7 +183,7 @@ class BrowserHost:
         path = chromium_path()
         try:
             self._browser = await self._pw.chromium.launch(
-                executable_path=path, headless=True, args=[*LAUNCH_ARGS, self.marker], timeout=60_000
+                executable_path=path, headless=True, args=[*LAUNCH_ARGS, self.marker], timeout=60_000 * timeout_scale()
             )
         except Exception as exc:
             where = path or "Playwright's bundled chromium"
@@ -176,7 +202,7 @@ class BrowserHost:
             java_script_enabled=True,
             bypass_csp=False,
         )
-        ctx.set_default_timeout(10_000)
+        ctx.set_default_timeout(10_000 * timeout_scale())
 
         async def handle(route: Any) -> None:
             url = route.request.url
@@ -236,8 +262,8 @@ class BrowserHost:
                 continue
         return out
 
-    def kill(self, wait: float = 5.0) -> None:
-        """SIGKILL our Chromium (used for hangs) and wait up to ``wait`` s until it is dead; the next episode
+    def kill(self, wait: float | None = None) -> None:
+        """SIGKILL our Chromium (used for hangs) and wait up to ``wait`` s (default 5, scaled) until it is dead; the next episode
         relaunches it.
 
         The process tree is frozen first (SIGSTOP, again until no new process shows up), so that a renderer
@@ -262,7 +288,7 @@ class BrowserHost:
                 pass
         # Dying takes a while on a busy machine (tearing down Chromium's memory); an orphan whose new parent
         # does not reap it stays a zombie, which is dead enough.
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + (5.0 * timeout_scale() if wait is None else wait)
         while any(_alive(p) for p in procs.values()) and time.monotonic() < deadline:
             time.sleep(0.02)
         self._browser = None  # spares kept from it are dropped when next asked for (take_spare)
@@ -279,7 +305,7 @@ class BrowserHost:
 
         if self.loop.is_running():
             try:
-                asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+                asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10 * timeout_scale())
             except Exception:
                 self.kill()
             self.loop.call_soon_threadsafe(self.loop.stop)

@@ -27,7 +27,7 @@ import numpy as np
 
 from multiverse.envs.core import MultiverseEnv, PrintableText
 from multiverse.envs.web.actions import TEXT_TEMPLATE, Action, format_action, parse
-from multiverse.envs.web.browser import ORIGIN, BrowserCrashed, BrowserHost
+from multiverse.envs.web.browser import ORIGIN, BrowserCrashed, BrowserHost, timeout_scale
 from multiverse.envs.web.task import Element, Observation, Outcome, TaskPage, WebTask
 
 __all__ = ["WebEnv", "load_task"]
@@ -56,7 +56,8 @@ class WebEnv(MultiverseEnv):
     Arguments: ``task`` (``"module:Class"``, a class or an instance), ``pixels``,
     ``image_size`` (H, W), ``render_mode`` (``"rgb_array"``: a full-size
     screenshot), ``step_timeout``/``reset_timeout`` (seconds before the browser
-    counts as hung).
+    counts as hung; default 20 and 60 times ``MULTIVERSE_TIMEOUT_SCALE``, see
+    :func:`~multiverse.envs.web.browser.timeout_scale`).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -67,8 +68,8 @@ class WebEnv(MultiverseEnv):
         self,
         task: str | type[WebTask] | WebTask,
         *,
-        step_timeout: float = 20.0,
-        reset_timeout: float = 60.0,
+        step_timeout: float | None = None,
+        reset_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         self.task = load_task(task)
@@ -76,8 +77,9 @@ class WebEnv(MultiverseEnv):
         self.oracle_success_rate = self.task.oracle_success_rate
         super().__init__(**kwargs)
         self.action_space = PrintableText(300)
-        self.step_timeout = step_timeout
-        self.reset_timeout = reset_timeout
+        self._timeout_scale = timeout_scale()
+        self.step_timeout = 20.0 * self._timeout_scale if step_timeout is None else float(step_timeout)
+        self.reset_timeout = 60.0 * self._timeout_scale if reset_timeout is None else float(reset_timeout)
         self._host: BrowserHost | None = None
         self._ctx: Any = None
         self._page: Any = None
@@ -223,7 +225,7 @@ class WebEnv(MultiverseEnv):
     def close(self) -> None:
         if self._host is not None and (self._ctx is not None or self._spare is not None):
             try:
-                self._host.run(self._aclose(), timeout=10)
+                self._host.run(self._aclose(), timeout=10 * self._timeout_scale)
             except Exception:
                 pass
         self._drop_context()
@@ -392,7 +394,7 @@ class WebEnv(MultiverseEnv):
         """Wait until a navigation the page started has loaded its new document (bounded; no fixed sleep).
 
         A page marked as leaving whose navigation never comes (a 204 answer, a download, a
-        navigation to a blocked address) counts as settled after 3 s.
+        navigation to a blocked address) counts as settled after 3 s (times ``MULTIVERSE_TIMEOUT_SCALE``).
         """
         page = self._page
         start = time.monotonic()
@@ -408,11 +410,11 @@ class WebEnv(MultiverseEnv):
             if mv and ready and not leaving:
                 return
             waited = time.monotonic() - start
-            if mv and ready and leaving and waited > 3:
+            if mv and ready and leaving and waited > 3 * self._timeout_scale:
                 await page.evaluate("() => { window.__mvLeaving = false; }")
                 return
-            if waited > 15:
-                raise BrowserCrashed("the page did not finish loading within 15 s")
+            if waited > 15 * self._timeout_scale:
+                raise BrowserCrashed(f"the page did not finish loading within {15 * self._timeout_scale:.0f} s")
             try:
                 await page.wait_for_load_state("load", timeout=1_000)
             except Exception as exc:
@@ -490,6 +492,8 @@ class _Server:
 
 def _navigating(exc: BaseException) -> bool:
     """Is this Playwright error the page moving to a new document under our feet?"""
+    if "Timeout" in type(exc).__name__:  # a timed-out call is the browser being slow or hung, never a navigation
+        return False
     text = str(exc)
     return any(s in text for s in ("Execution context was destroyed", "Cannot find context", "navigat", "frame was detached"))
 

@@ -108,8 +108,13 @@ def test_task_loads_and_takes_random_legal_actions(name: str, runner) -> None:
 def test_oracle(name: str, runner) -> None:
     env = runner(name)
     episodes = ((0, "train"), (2, "heldout"))  # every oracle here must solve every episode (rate 1.0)
-    runs = [play_episode(env, oracle_agent(), seed=s, options={"split": split}) for s, split in episodes]
-    assert sum(r.action_errors for r in runs) == 0
+    errors: list[str] = []
+
+    def keep(obs, reward, term, trunc, info) -> None:
+        errors.extend(info[k] for k in ("action_error", "infra_error") if k in info)
+
+    runs = [play_episode(env, oracle_agent(), seed=s, options={"split": split}, on_step=keep) for s, split in episodes]
+    assert not errors and sum(r.action_errors for r in runs) == 0, errors
     assert np.mean([r.success for r in runs]) >= ORACLES[name][1], [(r.seed, r.success, r.steps) for r in runs]
     assert all(r.total_return > 0 for r in runs if r.success)
 

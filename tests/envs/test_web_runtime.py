@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import multiverse.envs as menvs
 from multiverse.envs.randomization import Choice, Param, ParamSpace
 from multiverse.envs.web.actions import KEYS, Action, format_action, parse
+from multiverse.envs.web.browser import timeout_scale
 from multiverse.envs.web.env import WebEnv
 from multiverse.envs.web.task import Observation, Outcome, TaskPage, WebParams, WebTask, page
 
@@ -337,6 +338,20 @@ def _is_dead(pid: int) -> bool:
         return True
 
 
+def test_timeouts_scale_with_multiverse_timeout_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defaults scale; explicit timeouts are kept; a bad value is named at make(), before any browser starts."""
+    monkeypatch.setenv("MULTIVERSE_TIMEOUT_SCALE", "2.5")
+    env = menvs.make("web/ClickButton-v0").unwrapped
+    assert (env.step_timeout, env.reset_timeout) == (50.0, 150.0)
+    assert menvs.make("web/ClickButton-v0", step_timeout=3.0).unwrapped.step_timeout == 3.0
+    monkeypatch.delenv("MULTIVERSE_TIMEOUT_SCALE")
+    assert menvs.make("web/ClickButton-v0").unwrapped.step_timeout == 20.0
+    for bad in ("fast", "0", "-2", "nan"):
+        monkeypatch.setenv("MULTIVERSE_TIMEOUT_SCALE", bad)
+        with pytest.raises(ValueError, match=f"MULTIVERSE_TIMEOUT_SCALE={bad!r} is not a positive number"):
+            menvs.make("web/ClickButton-v0")
+
+
 def test_hung_chromium_times_out_and_is_replaced() -> None:
     env = menvs.make("web/ClickButton-v0", step_timeout=3.0)
     try:
@@ -352,10 +367,11 @@ def test_hung_chromium_times_out_and_is_replaced() -> None:
         assert time.monotonic() - start < 15
         # every hung process is dead when the step returns (kill() freezes the tree, then waits for it)
         assert hung and not [pid for pid in hung if not _is_dead(pid)]
+        env.unwrapped.step_timeout = 20.0 * timeout_scale()  # the default again: the new browser is healthy
         _, info = env.reset(seed=1)
-        assert "infra_error" not in info
-        _, reward, *_ = env.step(env.unwrapped.oracle_action())
-        assert reward == 1.0
+        assert "infra_error" not in info, info["infra_error"]
+        _, reward, _, _, info = env.step(env.unwrapped.oracle_action())
+        assert reward == 1.0, info
     finally:
         env.close()
 
