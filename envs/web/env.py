@@ -56,13 +56,16 @@ class WebEnv(MultiverseEnv):
     Arguments: ``task`` (``"module:Class"``, a class or an instance), ``pixels``,
     ``image_size`` (H, W), ``render_mode`` (``"rgb_array"``: a full-size
     screenshot), ``step_timeout``/``reset_timeout`` (seconds before the browser
-    counts as hung; default 20 and 60 times ``MULTIVERSE_TIMEOUT_SCALE``, see
-    :func:`~multiverse.envs.web.browser.timeout_scale`).
+    counts as hung; default :attr:`STEP_TIMEOUT` and :attr:`RESET_TIMEOUT` times
+    ``MULTIVERSE_TIMEOUT_SCALE``, see :func:`~multiverse.envs.web.browser.timeout_scale`).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
     text_max_length = 12_000
     default_max_episode_steps = 30
+    #: seconds a step / a reset may take before the browser counts as hung (times MULTIVERSE_TIMEOUT_SCALE)
+    STEP_TIMEOUT = 20.0
+    RESET_TIMEOUT = 60.0
 
     def __init__(
         self,
@@ -78,8 +81,8 @@ class WebEnv(MultiverseEnv):
         super().__init__(**kwargs)
         self.action_space = PrintableText(300)
         self._timeout_scale = timeout_scale()
-        self.step_timeout = 20.0 * self._timeout_scale if step_timeout is None else float(step_timeout)
-        self.reset_timeout = 60.0 * self._timeout_scale if reset_timeout is None else float(reset_timeout)
+        self.step_timeout = self.STEP_TIMEOUT * self._timeout_scale if step_timeout is None else float(step_timeout)
+        self.reset_timeout = self.RESET_TIMEOUT * self._timeout_scale if reset_timeout is None else float(reset_timeout)
         self._host: BrowserHost | None = None
         self._ctx: Any = None
         self._page: Any = None

@@ -367,7 +367,7 @@ def test_hung_chromium_times_out_and_is_replaced() -> None:
         assert time.monotonic() - start < 15
         # every hung process is dead when the step returns (kill() freezes the tree, then waits for it)
         assert hung and not [pid for pid in hung if not _is_dead(pid)]
-        env.unwrapped.step_timeout = 20.0 * timeout_scale()  # the default again: the new browser is healthy
+        env.unwrapped.step_timeout = WebEnv.STEP_TIMEOUT * timeout_scale()  # the default again: the new browser is healthy
         _, info = env.reset(seed=1)
         assert "infra_error" not in info, info["infra_error"]
         _, reward, _, _, info = env.step(env.unwrapped.oracle_action())
