@@ -22,6 +22,10 @@ from multiverse.envs.registry import (
 
 from multiverse.envs import games, web  # noqa: E402,F401  (registers the built-in games and web tasks)
 
+# Plugins register on import, so gymnasium.make("multiverse.envs:plugin/Id-v0") (which only imports this
+# module) finds their ids; a broken plugin only warns. Scanning the entry points costs a few milliseconds.
+load_plugins()
+
 __all__ = [
     "ADR",
     "Choice",

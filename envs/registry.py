@@ -4,9 +4,9 @@
 registers it with Gymnasium, so ``gymnasium.make("multiverse.envs:games/Snake-v0")``
 works as well as :func:`make`. Third-party distributions add envs through the
 entry-point group ``multiverse.envs``: each entry point names a callable that
-calls :func:`register`; it runs the first time the registry is asked for
-anything. A plugin that fails to load gives a warning naming it; the other envs
-still load.
+calls :func:`register`; they run when ``multiverse.envs`` is imported (so
+Gymnasium's ``module:id`` form finds plugin ids too). A plugin that fails to
+load gives a warning naming it; the other envs still load.
 """
 
 from __future__ import annotations

@@ -144,3 +144,17 @@ def test_plugin_envs_show_in_the_cli(plugin_site: Path) -> None:
     rows = {r["id"]: r for r in json.loads(out.stdout)}
     assert rows["plugdemo/WideCatch-v0"]["source"] == "mv-plugin-good"
     assert rows["plugdemo/WideCatch-v0"]["tags"] == ["plugin"]
+
+
+def test_gymnasium_make_module_form_finds_a_plugin_env(plugin_site: Path) -> None:
+    # a fresh interpreter that never imports multiverse itself: Gymnasium imports multiverse.envs, then looks the id up
+    code = (
+        "import gymnasium as g\n"
+        "env = g.make('multiverse.envs:plugdemo/WideCatch-v0')\n"
+        "obs, info = env.reset(seed=0)\n"
+        "print(type(env.unwrapped).__name__, env.spec.max_episode_steps, info['mission'])\n"
+    )
+    out = run_with(plugin_site, [sys.executable, "-c", code])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("WideCatch 60 "), out.stdout
+    assert "this plugin is broken on purpose" in out.stderr  # the broken plugin still only warns
