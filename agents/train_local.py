@@ -7,6 +7,9 @@ the samples, and every ``eval_every`` iterations measure held-out success with
 the greedy policy.
 
     python -m multiverse.agents.train_local --env games/Catch-v0 --model tiny-test --iterations 3
+
+The command prints one line per iteration and per evaluation; ``--out`` keeps
+every metric (``metrics.jsonl``) and the final checkpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from multiverse.agents.models import ModelConfig
 from multiverse.agents.policy import Policy, PolicyConfig
 from multiverse.agents.rollout import Episode, EpisodeSpec, compute_advantages, run_episodes, to_samples
 
-__all__ = ["TrainConfig", "episode_metrics", "evaluate", "main", "ppo_update", "train"]
+__all__ = ["TrainConfig", "episode_metrics", "evaluate", "main", "ppo_update", "progress_line", "train"]
 
 
 @dataclasses.dataclass
@@ -219,11 +222,14 @@ def train(
             "iteration": it,
             "episodes": len(episodes),
             "samples": len(samples),
+            "env_steps": sum(e.length for e in episodes),
             "rollout_s": t_rollout,
             "update_s": time.perf_counter() - t0 - t_rollout,
             **adv_metrics,
             **update_metrics,
         }
+        overall = episode_metrics(episodes)
+        row["success"], row["return"] = overall["success"], overall["return"]
         for env_id in config.env_ids:
             m = episode_metrics([e for e in episodes if e.env_id == env_id])
             row[f"success/{env_id}"] = m["success"]
@@ -261,7 +267,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         iterations=args.iterations, groups_per_env=args.groups, group_size=args.group_size,
         eval_episodes=args.eval_episodes, max_steps=args.max_steps, seed=args.seed, out_dir=args.out,
     )
-    train(config, on_iteration=lambda row: print(json.dumps(row), flush=True))
+    train(config, on_iteration=lambda row: print(progress_line(row, config.iterations), flush=True))
+
+
+def progress_line(row: dict[str, Any], iterations: int) -> str:
+    """One line for a row of :func:`train`'s history: an iteration (like ``multiverse train``'s) or an evaluation."""
+    def f(x: float) -> str:
+        return "-" if x != x else f"{x:.2f}"  # NaN: no episode of that env
+
+    if "eval" in row:
+        per_env = "  ".join(f"{e} success {f(m['success'])} return {f(m['return'])} length {m['length']:.1f}"
+                            for e, m in row["eval"].items())
+        return f"eval {row['iteration']} ({row['split']}, greedy)  {per_env}"
+    ids = [k.split("/", 1)[1] for k in row if k.startswith("success/")]
+    per_env = " ".join(f"{e.split('/')[-1]}={f(row[f'success/{e}'])}" for e in ids)
+    seconds = row["rollout_s"] + row["update_s"]
+    return (f"iter {row['iteration']}/{iterations}  success {f(row['success'])} ({per_env})  "
+            f"return {f(row['return'])}  loss {f(row.get('loss', float('nan')))}  {seconds:.1f}s  "
+            f"{row['env_steps'] / row['rollout_s'] if row['rollout_s'] > 0 else 0:.0f} steps/s")
 
 
 if __name__ == "__main__":

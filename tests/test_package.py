@@ -31,5 +31,17 @@ def test_wheel_holds_only_the_multiverse_package(tmp_path: Path) -> None:
     tops = {n.split("/")[0] for n in names}
     assert tops == {"multiverse", next(t for t in tops if t.endswith(".dist-info"))}, tops
     assert "multiverse/envs/games/catch.py" in names and "multiverse/launch/cli.py" in names
+    assert "multiverse/__main__.py" in names and not any(n.startswith("multiverse/launch/toplevel") for n in names)
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "multiverse = multiverse.launch.cli:main" in entry
+
+
+def test_python_m_multiverse_is_the_console_script(tmp_path: Path) -> None:
+    from conftest import cli_path
+
+    for args in (["--version"], ["envs", "list", "--kind", "game"]):
+        script = subprocess.run([cli_path(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        module = subprocess.run([sys.executable, "-m", "multiverse", *args], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=120)
+        assert module.returncode == script.returncode == 0, module.stderr
+        assert module.stdout == script.stdout and module.stdout.strip(), args

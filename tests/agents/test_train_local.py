@@ -12,7 +12,7 @@ from multiverse.agents.losses import PPOConfig
 from multiverse.agents.models import ModelConfig
 from multiverse.agents.policy import PolicyConfig
 from multiverse.agents.prompt import PromptConfig
-from multiverse.agents.train_local import TrainConfig, main, train
+from multiverse.agents.train_local import TrainConfig, train
 
 SHORT = PromptConfig(system_prompt="Act.", history_steps=0, list_legal_actions=False)
 
@@ -58,9 +58,20 @@ def test_gae_without_a_value_head_is_refused() -> None:
         train(TrainConfig(advantage="gae", learner=LearnerConfig(model=ModelConfig(name="tiny-test"))))
 
 
-def test_command_line_smoke(tmp_path: Path, capsys) -> None:
-    main(["--env", "games/Catch-v0", "--model", "tiny-test", "--iterations", "1", "--groups", "1", "--group-size", "2",
-          "--eval-episodes", "1", "--max-steps", "3", "--out", str(tmp_path)])
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert rows[0]["iteration"] == 0 and "eval" in rows[0] and rows[1]["iteration"] == 1
+def test_command_line_prints_a_line_per_iteration_between_evaluations(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "multiverse.agents.train_local", "--env", "games/Catch-v0", "--model", "tiny-test",
+         "--iterations", "2", "--groups", "1", "--group-size", "2", "--eval-episodes", "1", "--max-steps", "3",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [["eval", "0"], ["iter", "1/2"], ["iter", "2/2"], ["eval", "2"]], lines
+    assert "success 0.00 (Catch-v0=0.00)" in lines[1] and "steps/s" in lines[1] and "loss " in lines[1]
+    assert "games/Catch-v0 success 0.00 return " in lines[0]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [0, 1, 2, 2] and "eval" in rows[0] and rows[1]["env_steps"] == 6
     assert (tmp_path / "checkpoint" / "learner.json").is_file()
