@@ -122,6 +122,8 @@ class BrowserHost:
 
     _instance: BrowserHost | None = None
     _lock = threading.Lock()
+    #: False shows Chromium's windows (a person playing, multiverse.envs.human); read at each launch
+    headless: bool = True
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -183,7 +185,7 @@ class BrowserHost:
         path = chromium_path()
         try:
             self._browser = await self._pw.chromium.launch(
-                executable_path=path, headless=True, args=[*LAUNCH_ARGS, self.marker], timeout=60_000 * timeout_scale()
+                executable_path=path, headless=self.headless, args=[*LAUNCH_ARGS, self.marker], timeout=60_000 * timeout_scale()
             )
         except Exception as exc:
             where = path or "Playwright's bundled chromium"
