@@ -1,9 +1,10 @@
-"""Scripted play without a language model: random and oracle agents, one episode at a time.
+"""Play without a language model: random and oracle agents, one episode at a time.
 
 Used by ``multiverse play``, ``multiverse envs check`` and the demo. An agent is
 a callable ``(env, obs, info) -> action``; it draws any randomness from its own
 generator, never from the env's, so the env's episode depends only on its seed,
-parameters and the actions taken.
+parameters and the actions taken. An agent may raise :class:`Quit` (a person
+stopping, see :mod:`multiverse.envs.human`): the episode ends there, unfinished.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from multiverse.envs.web.actions import TEXT_TEMPLATE
 
 Agent = Callable[[gym.Env, Any, dict[str, Any]], Any]
 AGENTS = ("random", "oracle")
+
+
+class Quit(Exception):
+    """Raised by an agent to stop playing; :func:`play_episode` returns the episode so far."""
 
 
 #: words a random agent types into free-text templates such as ``type(5, <text>)``
@@ -70,6 +75,8 @@ class EpisodeStats:
     action_errors: int
     randomization: dict[str, Any]
     seconds: float
+    #: the agent stopped the episode before its end (a person quitting)
+    quit: bool = False
 
 
 def play_episode(
@@ -80,14 +87,20 @@ def play_episode(
     options: dict[str, Any] | None = None,
     on_step: Callable[[Any, float, bool, bool, dict[str, Any]], None] | None = None,
 ) -> EpisodeStats:
-    """Run one episode to its end; ``on_step(obs, reward, terminated, truncated, info)`` sees each step."""
+    """Run one episode to its end (or until the agent raises :class:`Quit`);
+    ``on_step(obs, reward, terminated, truncated, info)`` sees each step."""
     start = time.perf_counter()
     obs, info = env.reset(seed=seed, options=options)
     randomization = info["randomization"]
     steps, total, errors = 0, 0.0, 0
-    terminated = truncated = False
+    terminated = truncated = quit = False
     while not (terminated or truncated):
-        obs, reward, terminated, truncated, info = env.step(agent(env, obs, info))
+        try:
+            action = agent(env, obs, info)
+        except Quit:
+            quit = True
+            break
+        obs, reward, terminated, truncated, info = env.step(action)
         steps += 1
         total += float(reward)
         errors += "action_error" in info
@@ -103,4 +116,5 @@ def play_episode(
         action_errors=errors,
         randomization=randomization,
         seconds=time.perf_counter() - start,
+        quit=quit,
     )

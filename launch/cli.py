@@ -3,7 +3,7 @@
     multiverse envs list [--kind game|web] [--json]
     multiverse envs show ID [--json]
     multiverse envs check ID [ID ...] | --all [--kind K] [--seeds N]
-    multiverse play ID --agent random|oracle --episodes N --seed S [--split heldout] [--param NAME=VALUE]
+    multiverse play ID --agent random|oracle|human --episodes N --seed S [--split heldout] [--param NAME=VALUE]
     multiverse demo [--episodes N]
     multiverse train --config FILE [KEY=VALUE ...] | --resume RUN_DIR [KEY=VALUE ...]
     multiverse plot RUN_DIR
@@ -143,6 +143,10 @@ def _play(
             stats.append(play_episode(env, agent, seed=seed + k, options={"split": split, "params": params or {}}))
     finally:
         env.close()
+    return _summary(env_id, agent_name, split, stats)
+
+
+def _summary(env_id: str, agent_name: str, split: str, stats: list[Any]) -> dict[str, Any]:
     steps = sum(s.steps for s in stats)
     seconds = sum(s.seconds for s in stats)
     return {
@@ -159,15 +163,27 @@ def _play(
 def cmd_play(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
-    result = _play(args.id, args.agent, args.episodes, args.seed, args.split, args.pixels, _parse_params(args.param))
+    if args.agent == "human":  # a person at the keyboard: a pygame window or Chromium where a display is, else the terminal
+        from multiverse.envs.human import play_human
+
+        stats = play_human(args.id, episodes=args.episodes, seed=args.seed, terminal=args.terminal,
+                           options={"split": args.split, "params": _parse_params(args.param)})
+        if not stats:
+            console.print(f"{args.id}: no episode played")
+            return 0
+        result = _summary(args.id, args.agent, args.split, stats)
+    else:
+        result = _play(args.id, args.agent, args.episodes, args.seed, args.split, args.pixels, _parse_params(args.param))
     for s in result["episodes"]:
+        end = "quit" if s.quit else "terminated" if s.terminated else "truncated"
         console.print(
             f"seed {s.seed}: {'success' if s.success else 'failure'}  return {s.total_return:+.2f}  "
-            f"steps {s.steps}  {'terminated' if s.terminated else 'truncated'}  params {json.dumps(s.randomization)}"
+            f"steps {s.steps}  {end}  params {json.dumps(s.randomization)}"
         )
+    rate = "" if args.agent == "human" else f", {result['steps_per_s']:.0f} steps/s"
     console.print(
         f"{args.id} {args.agent} ({args.split}): success {result['success_rate']:.0%}, "
-        f"mean return {result['mean_return']:+.2f}, {result['steps_per_s']:.0f} steps/s"
+        f"mean return {result['mean_return']:+.2f}{rate}"
     )
     return 0
 
@@ -449,9 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="print each result as it finishes")
     p.set_defaults(func=cmd_envs_check)
 
-    p = sub.add_parser("play", help="play episodes with a scripted agent")
+    p = sub.add_parser("play", help="play episodes: a scripted agent, or yourself (--agent human)",
+                       description="--agent human: a game in a pygame window (arrows/WASD, space, 1-9; q quits) and a "
+                       "web task in a visible Chromium with the actions typed here, where a display is; else (or with "
+                       "--terminal) in the terminal: type an action, its number, or q.")
     p.add_argument("id")
-    p.add_argument("--agent", choices=["random", "oracle"], default="random")
+    p.add_argument("--agent", choices=["random", "oracle", "human"], default="random")
+    p.add_argument("--terminal", action="store_true", help="human: play in the terminal even where a window could open")
     p.add_argument("--episodes", type=int, default=5)
     p.add_argument("--seed", type=int, default=0, help="episode k uses seed S+k")
     p.add_argument("--split", choices=["train", "heldout"], default="train")

@@ -7,9 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the project needs at run time: the browser for the web tasks.
+# Debian packages the project needs at run time: the browser for the web tasks, and an X server without a screen
+# (xvfb, about 8 MB installed) on which the tests open the windows of human play (multiverse play ID --agent human).
 # (Where Debian's chromium is missing, Multiverse falls back to Playwright's own browser.)
-APT_PACKAGES=(chromium)
+APT_PACKAGES=(chromium xvfb)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
