@@ -12,7 +12,12 @@ Isolation: each episode gets a fresh ``BrowserContext``. Requests to
 request — other hosts, other localhost ports, websockets — is aborted, service
 workers are blocked, and Chromium itself is pointed at a dead proxy with no
 loopback bypass, so even a request that escaped routing goes nowhere. Chromium
-refuses ``file://`` from an http page by itself.
+refuses ``file://`` from an http page by itself. What does not go through the
+network stack is closed too: WebRTC may only use proxied connections (no UDP,
+so no STUN, TURN or ICE packets), no host name is resolved (``.local`` names
+included, which would otherwise go out as multicast DNS), and WebTransport
+needs a secure context, which task pages are not (QUIC is off as well).
+``tests/envs/test_sandbox.py`` checks every route with real listeners.
 
 Timeouts: every wait here and in :class:`~multiverse.envs.web.env.WebEnv` (a
 step, a reset, a page operation, a launch) is multiplied by
@@ -57,7 +62,13 @@ LAUNCH_ARGS = [
     # loopback included (Chromium bypasses proxies for loopback unless told otherwise).
     "--proxy-server=http://127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    # WebRTC opens its own sockets, outside routing and the proxy: without this a page's STUN server or ICE
+    # candidate got UDP packets with page-chosen text to any address. Only proxied (TCP) connections are left,
+    # and the proxy is dead. (Chromium 156's switch; the older --force-webrtc-ip-handling-policy is ignored.)
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    # No name is looked up. A .local name (a page's ICE candidate) is resolved by multicast DNS, which would
+    # send even a ~NOTFOUND-mapped name as a query; an IP literal needs no lookup (and gets no UDP, see above).
+    "--host-resolver-rules=MAP *.local 0.0.0.0, MAP * ~NOTFOUND",
 ]
 
 
