@@ -262,6 +262,22 @@ class BrowserHost:
             asyncio.ensure_future(_close_spare(spare))
         return None
 
+    def close_later(self, ctx: Any = None, spare: asyncio.Future[Any] | None = None) -> None:
+        """Close ``ctx`` and the context of ``spare`` on the browser thread, not waiting for it (any thread; never
+        raises). A context whose page crashed keeps its place in Chromium, and its processes, until it is closed."""
+
+        async def close() -> None:
+            if ctx is not None:
+                try:
+                    await asyncio.wait_for(ctx.close(), 8 * timeout_scale())
+                except BaseException:
+                    pass
+            if spare is not None:
+                await _close_spare(spare)
+
+        if (ctx is not None or spare is not None) and self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(close(), self.loop)
+
     def pids(self) -> list[int]:
         """Chromium processes of this host (browser and children)."""
         import psutil

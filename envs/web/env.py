@@ -21,6 +21,7 @@ import datetime
 import importlib
 import io
 import time
+import weakref
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +36,8 @@ __all__ = ["WebEnv", "load_task"]
 #: every page's clock starts here, so Date.now() is the same in every episode
 EPOCH = datetime.datetime(2024, 1, 1, 9, 0, 0, tzinfo=datetime.timezone.utc)
 MAX_OPTIONS_LISTED = 25
+#: prepared pages whose renderer has died (Playwright keeps a crashed page open; a spare must not be used then)
+_CRASHED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def load_task(task: str | type[WebTask] | WebTask) -> WebTask:
@@ -195,6 +198,8 @@ class WebEnv(MultiverseEnv):
             infra = str(exc)
         except Exception as exc:  # any other failure of the page machinery ends the episode, never raises
             infra = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if "Target crashed" in infra:
+                infra = f"the task page crashed ({infra}); the next reset opens a new one"
         self.t += 1
         if infra:
             self._drop_context()
@@ -231,14 +236,15 @@ class WebEnv(MultiverseEnv):
                 self._host.run(self._aclose(), timeout=10 * self._timeout_scale)
             except Exception:
                 pass
-        self._drop_context()
+        self._drop_context(spare=True)
 
     async def _aclose(self) -> None:
         spare, self._spare = self._spare, None
         if spare is not None:  # never used: the next env of this kind in this process starts with it
             self._host.give_spare(self._spare_key(), spare)  # type: ignore[union-attr]
-        if self._ctx is not None:
-            await _close_quietly(self._ctx)
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            await _close_quietly(ctx)
 
     # -- internals
 
@@ -259,10 +265,14 @@ class WebEnv(MultiverseEnv):
                 return f"dropdown [{el.id}] has no option {action.text!r}; options: {list(el.options or ())}"
         return None
 
-    def _drop_context(self) -> None:
-        self._ctx = None
-        self._page = None
-        self._spare = None
+    def _drop_context(self, *, spare: bool = False) -> None:
+        """Let go of the episode's context (a crashed page's, a hung browser's), and with ``spare`` of the prepared
+        one, closing them in the background: dropped open, each kept a context, a page and processes in Chromium.
+        A kept spare is checked when the next reset takes it (``_take_spare``)."""
+        ctx, self._ctx, self._page = self._ctx, None, None
+        left, self._spare = (self._spare, None) if spare else (None, self._spare)
+        if self._host is not None:
+            self._host.close_later(ctx, left)
 
     async def _serve(self, path: str) -> tuple[int, str, bytes] | None:
         tp = self._task_page
@@ -299,6 +309,7 @@ class WebEnv(MultiverseEnv):
         if init:
             await ctx.add_init_script(init)
         page = await ctx.new_page()
+        page.once("crash", _CRASHED.add)
         await page.goto(ORIGIN + getattr(self.task, "blank_path", "/__blank__"), wait_until="load")
         # Pause the page clock at a fixed instant: from here on time moves only by run_for().
         await ctx.clock.pause_at(EPOCH + datetime.timedelta(minutes=1))
@@ -313,7 +324,8 @@ class WebEnv(MultiverseEnv):
                 continue
             try:
                 ctx, page, server = await spare
-                if not page.is_closed() and self._host._browser is not None and self._host._browser.is_connected():  # type: ignore[union-attr]
+                browser = self._host._browser  # type: ignore[union-attr]
+                if not page.is_closed() and page not in _CRASHED and browser is not None and browser.is_connected():
                     server.env = self
                     return ctx, page
                 await _close_quietly(ctx)

@@ -328,6 +328,70 @@ def test_killed_chromium_truncates_the_episode_and_the_next_reset_recovers() -> 
         env.close()
 
 
+async def _crash_page(page: Any) -> None:
+    """CDP ``Page.crash``: the page's renderer dies (the command itself never answers)."""
+    session = await page.context.new_cdp_session(page)
+    crashed = asyncio.ensure_future(page.wait_for_event("crash"))
+    asyncio.ensure_future(session.send("Page.crash")).add_done_callback(lambda f: f.cancelled() or f.exception())
+    await crashed
+
+
+def _kill_renderers(host: Any) -> int:
+    """SIGKILL every renderer process of the host's Chromium (the episode's page and the prepared spare's)."""
+    import psutil
+
+    killed = 0
+    for pid in host.pids():
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            if "--type=renderer" in proc.cmdline():
+                proc.kill()
+                killed += 1
+    return killed
+
+
+async def _contexts_and_pages(host: Any) -> tuple[int, int]:
+    browser = await host.browser()
+    return len(browser.contexts), sum(len(c.pages) for c in browser.contexts)
+
+
+def test_crashed_pages_leak_no_context_page_or_process() -> None:
+    """A page whose renderer dies (CDP Page.crash, or the renderers killed) ends its episode; the next reset
+    recovers, and however many crashes there were, contexts, pages and Chromium processes return to their
+    steady state (they grew by a context, a page and processes per crash: the dead context was dropped open)."""
+    env = menvs.make("web/ClickButton-v0")
+    u = env.unwrapped
+
+    def counts(target: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
+        deadline = time.monotonic() + 10 * timeout_scale()  # closing happens in the background; processes exit after
+        while True:
+            now = (*u._host.run(_contexts_and_pages(u._host), 30), len(u._host.pids()))
+            if target is None or (now[:2] == target[:2] and now[2] <= target[2]) or time.monotonic() > deadline:
+                return now
+            time.sleep(0.1)
+
+    try:
+        env.reset(seed=0)
+        env.step("noop()")
+        u._host.run(_context_of(u._spare), 30)  # the next episode's context is made: the steady state
+        steady = counts()
+        for i in range(20):
+            if i % 5 == 4:
+                assert _kill_renderers(u._host) >= 2
+            else:
+                u._host.run(_crash_page(u._page), 30)
+            _, reward, term, trunc, info = env.step("noop()")
+            assert trunc and not term and reward == 0.0 and "crashed" in info["infra_error"], info
+            _, info = env.reset(seed=i)
+            assert "infra_error" not in info, info["infra_error"]
+        _, reward, *_ = env.step(u.oracle_action())
+        assert reward == 1.0
+        final = counts(steady)
+        assert final[:2] == steady[:2] and final[2] <= steady[2], f"(contexts, pages, processes) {steady} -> {final}"
+    finally:
+        env.close()
+
+
 def _is_dead(pid: int) -> bool:
     """Gone, or a zombie (an orphan whose new parent does not reap it)."""
     import psutil
