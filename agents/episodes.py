@@ -52,6 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from multiverse.agents.durable import fsync_dir
 from multiverse.agents.rollout import Episode, Step
+from multiverse.agents.summary import StepSummary, summarize
 
 __all__ = [
     "SCHEMA",
@@ -120,7 +121,12 @@ SCHEMA = pa.schema([
 
 
 class EpisodeDataError(ValueError):
-    """A dataset that cannot be read: the message names the file and what to do."""
+    """A dataset that cannot be read: the message names the file and what to do; ``file`` is the bad file (None
+    when the folder itself is the problem)."""
+
+    def __init__(self, message: str, file: Path | None = None) -> None:
+        super().__init__(message)
+        self.file = file
 
 
 # --------------------------------------------------------------------------- values
@@ -212,6 +218,8 @@ class RecordedEpisode:
     """Steps, as stored (also when the steps were not read)."""
     total_return: float = 0.0
     """Return, as stored (also when the steps were not read)."""
+    steps_summary: StepSummary | None = None
+    """When the steps were not read: what their rewards, flags and last info say (see :mod:`.summary`)."""
 
 
 # --------------------------------------------------------------------------- rows
@@ -394,54 +402,87 @@ def _open(file: Path) -> pq.ParquetFile:
     except (pa.ArrowException, OSError) as error:
         raise EpisodeDataError(
             f"{file} is not a readable Parquet file ({str(error).splitlines()[0]}); it is truncated or corrupt: "
-            f"move it out of the dataset (the other files are unaffected) or record it again") from error
+            f"move it out of the dataset (the other files are unaffected) or record it again", file) from error
     meta = pf.schema_arrow.metadata or {}
     version = meta.get(SCHEMA_KEY)
     if version is None:
         raise EpisodeDataError(f"{file} is not a Multiverse episode file (no {SCHEMA_KEY.decode()} in its metadata); "
-                               f"keep only files written by `multiverse record` in the folder")
+                               f"keep only files written by `multiverse record` in the folder", file)
     if version.decode() != str(SCHEMA_VERSION):
         raise EpisodeDataError(
             f"{file} has episode schema version {version.decode()}; this Multiverse "
             f"({package_versions().get('multiverse-rl')}) reads version {SCHEMA_VERSION}: read it with the "
-            f"Multiverse version that wrote it (see its 'versions' column), or record it again")
+            f"Multiverse version that wrote it (see its 'versions' column), or record it again", file)
     missing = [n for n in SCHEMA.names if n not in pf.schema_arrow.names]
     if missing:
         raise EpisodeDataError(f"{file} lacks the columns {missing}; it was not written by Multiverse's "
-                               f"EpisodeWriter: record it again")
+                               f"EpisodeWriter: record it again", file)
     return pf
 
 
-def read_episodes(path: str | Path, indices: Sequence[int] | None = None, *, steps: bool = True
-                  ) -> Iterator[RecordedEpisode]:
-    """Episodes of a dataset folder (or one file), in order; ``indices`` selects some by position.
+#: the step fields read without the steps (steps=False): what the summary columns are checked against
+_SUMMARY_FIELDS = ("reward", "terminated", "truncated", "info")
 
-    ``steps=False`` reads only the episode-level columns (no steps, no images: cheap, for listing and for
-    checking that every env can be replayed). Every file is checked (readable Parquet, Multiverse schema,
-    schema version) before its rows are yielded; a bad file raises :class:`EpisodeDataError` naming it."""
-    wanted = set(indices) if indices is not None else None
-    columns = None if steps else [n for n in SCHEMA.names if n not in ("steps", "final_image")]
-    index = 0
-    for file in dataset_files(path):
-        pf = _open(file)
-        n = pf.metadata.num_rows
-        if wanted is not None and not any(index <= k < index + n for k in wanted):
-            index += n
+
+def _read_file(file: Path, pf: pq.ParquetFile, rows_wanted: Callable[[int], bool], steps: bool
+               ) -> list[tuple[int, Episode, EpisodeMeta, int, float, StepSummary | None]]:
+    """The wanted rows of one file, all converted before any is used, so a bad row fails the whole file."""
+    columns = None
+    if not steps:  # the episode-level columns, and only the steps' fields a summary needs (no texts, no images)
+        columns = [n for n in SCHEMA.names if n not in ("steps", "final_image")]
+        columns += [c.path for c in pf.schema if c.path.split(".")[0] == "steps"
+                    and c.path.rsplit(".", 1)[-1] in _SUMMARY_FIELDS]
+    try:
+        rows = pf.read(columns=columns).to_pylist()
+    except (pa.ArrowException, OSError) as error:
+        raise EpisodeDataError(f"{file} cannot be read ({str(error).splitlines()[0]}); it is corrupt: move it out "
+                               f"of the dataset or record it again", file) from error
+    out = []
+    for row_no, row in enumerate(rows):
+        if not rows_wanted(row_no):
             continue
         try:
-            rows = pf.read(columns=columns).to_pylist()
-        except (pa.ArrowException, OSError) as error:
-            raise EpisodeDataError(f"{file} cannot be read ({str(error).splitlines()[0]}); it is corrupt: move it out "
-                                   f"of the dataset or record it again") from error
-        for row_no, row in enumerate(rows):
-            if wanted is None or index in wanted:
-                try:
-                    ep, meta = _from_row(row if steps else {**row, "steps": [], "final_image": None})
-                    length, total = int(row["length"]), float(row["total_return"])
-                except (KeyError, TypeError, ValueError) as error:
-                    raise EpisodeDataError(f"{file} row {row_no}: not a valid episode ({error}); record it again") from error
-                yield RecordedEpisode(ep, meta, file, row_no, index, length, total)
-            index += 1
+            summary = None
+            if not steps:
+                stored = row["steps"] or []
+                summary = summarize([s["reward"] for s in stored], [s["terminated"] for s in stored],
+                                    [s["truncated"] for s in stored], stored[-1]["info"] if stored else None)
+            ep, meta = _from_row(row if steps else {**row, "steps": [], "final_image": None})
+            out.append((row_no, ep, meta, int(row["length"]), float(row["total_return"]), summary))
+        except (KeyError, TypeError, ValueError) as error:
+            raise EpisodeDataError(f"{file} row {row_no}: not a valid episode ({error}); record it again",
+                                   file) from error
+    return out
+
+
+def read_episodes(path: str | Path, indices: Sequence[int] | None = None, *, steps: bool = True,
+                  on_bad_file: Callable[[Path, str], Any] | None = None) -> Iterator[RecordedEpisode]:
+    """Episodes of a dataset folder (or one file), in order; ``indices`` selects some by position.
+
+    ``steps=False`` reads only the episode-level columns and the steps' rewards, flags and info (no
+    observations, no images: cheap, for listing and for checking that every env can be replayed); their
+    summary is :attr:`RecordedEpisode.steps_summary`. Every file is checked (readable Parquet, Multiverse
+    schema, schema version) before its rows are yielded; a bad file raises :class:`EpisodeDataError` naming
+    it, or with ``on_bad_file`` is passed to it (file, message) and skipped whole: positions then count the
+    readable files only."""
+    wanted = set(indices) if indices is not None else None
+    index = 0
+    for file in dataset_files(path):
+        try:
+            pf = _open(file)
+            n = pf.metadata.num_rows
+            if wanted is not None and not any(index <= k < index + n for k in wanted):
+                index += n
+                continue
+            rows = _read_file(file, pf, lambda r, first=index: wanted is None or first + r in wanted, steps)
+        except EpisodeDataError as error:
+            if on_bad_file is None:
+                raise
+            on_bad_file(file, str(error))
+            continue
+        for row_no, ep, meta, length, total, summary in rows:
+            yield RecordedEpisode(ep, meta, file, row_no, index + row_no, length, total, summary)
+        index += n
     if wanted is not None and wanted and max(wanted) >= index:
         raise EpisodeDataError(f"{path} holds {index} episodes (0..{index - 1}); there is no episode {max(wanted)}")
 

@@ -25,6 +25,7 @@ from multiverse.agents.learner import Learner, Sample
 from multiverse.agents.losses import BCLoss
 from multiverse.agents.policy import TEXT_SLOT, Policy
 from multiverse.agents.prompt import Turn
+from multiverse.agents.summary import step_summary
 
 __all__ = ["action_probability", "bc_samples", "train_bc"]
 
@@ -57,11 +58,13 @@ def _match(policy: Policy, action: str, legal: Sequence[str]) -> tuple[int, tupl
 
 def bc_samples(policy: Policy, episodes: Iterable[RecordedEpisode], *, only_success: bool = False
                ) -> tuple[list[Sample], int]:
-    """(samples, steps skipped): one sample per recorded step the policy can score."""
+    """(samples, steps skipped): one sample per recorded step the policy can score. ``only_success``: only
+    episodes whose last step's info says success (the ``success`` column where the steps carry no info)."""
     samples, skipped = [], 0
     for rec in episodes:
         ep = rec.episode
-        if only_success and not ep.success:
+        success = step_summary(rec).success  # the last step's info, not the column an edit can fake
+        if only_success and not (ep.success if success is None else success):
             continue
         for t, step in enumerate(ep.steps):
             match = _match(policy, step.action, step.legal_actions)

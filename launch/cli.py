@@ -327,15 +327,44 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _episodes_arg(args: argparse.Namespace) -> Any:
+def _on_bad_file(args: argparse.Namespace) -> Any:
+    """With --skip-bad: a bad file goes to args.bad_files (file -> why) instead of ending the command."""
+    return vars(args).setdefault("bad_files", {}).setdefault if getattr(args, "skip_bad", False) else None
+
+
+def _read(args: argparse.Namespace, path: str, indices: Any = None, *, steps: bool = True) -> Any:
     from multiverse.agents.episodes import read_episodes
 
-    return read_episodes(args.dir, args.episode)
+    return read_episodes(path, indices, steps=steps, on_bad_file=_on_bad_file(args))
+
+
+def _episodes_arg(args: argparse.Namespace) -> Any:
+    return _read(args, args.dir, args.episode)
+
+
+def _data_error(exc: Exception, args: argparse.Namespace) -> UsageError:
+    """A dataset error as one line; a bad file's says that --skip-bad skips it (where the command has it)."""
+    if getattr(exc, "file", None) is not None and hasattr(args, "skip_bad"):
+        return UsageError(f"{exc}; --skip-bad skips it and reads the other files")
+    return UsageError(str(exc))
+
+
+def _skipped_files(args: argparse.Namespace) -> int:
+    """Name each file --skip-bad left out (plain print: paths and messages stay whole on one line); their count."""
+    bad = getattr(args, "bad_files", {})
+    for why in bad.values():
+        print(f"skipped {why}")
+    return len(bad)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from multiverse.agents.episodes import EpisodeDataError, read_episodes
+    from multiverse.agents.episodes import EpisodeDataError
     from multiverse.agents.replay import ReplayRefused, check_replayable, verify_dataset
+    from multiverse.agents.summary import step_summary, summary_mismatch
 
     try:
         if args.render:
@@ -352,27 +381,43 @@ def cmd_replay(args: argparse.Namespace) -> int:
             if not args.verify:
                 return 0
         if not args.verify:
+            # what the steps say (their rewards, flags and last info are read, not the texts or images): an edited
+            # summary column is shown as it really is, and named below the table
             table = Table(title=f"episodes in {args.dir}")
             for col in ("#", "env", "seed", "agent", "steps", "return", "success", "file"):
                 table.add_column(col)
-            for rec in read_episodes(args.dir, args.episode, steps=False):
-                ep = rec.episode
-                table.add_row(str(rec.index), ep.env_id, str(ep.seed), rec.meta.agent, str(rec.length),
-                              f"{rec.total_return:+.2f}", "yes" if ep.success else "no", f"{rec.file.name}:{rec.row}")
+            notes = []
+            for rec in _read(args, args.dir, args.episode, steps=False):
+                ep, s = rec.episode, step_summary(rec)
+                success = ep.success if s.success is None else s.success
+                table.add_row(str(rec.index), ep.env_id, str(ep.seed), rec.meta.agent, str(s.steps),
+                              f"{s.total_return:+.2f}", "yes" if success else "no", f"{rec.file.name}:{rec.row}")
+                mismatch = summary_mismatch(rec)
+                if mismatch is not None:
+                    notes.append(f"episode {rec.index} ({rec.file.name}) {mismatch.message}; the table shows what its "
+                                 f"steps say (replay --verify fails it)")
             console.print(table)
+            for note in notes:
+                print(note)
+            n_bad = _skipped_files(args)
+            if n_bad:
+                print(f"{_plural(n_bad, 'unreadable file')} skipped (--skip-bad)")
             return 0
-        check_replayable(args.dir, args.episode)  # refusals before any replay, without reading the steps
+        # refusals before any replay, without reading the steps
+        check_replayable(args.dir, args.episode, on_bad_file=_on_bad_file(args))
         report = verify_dataset(_episodes_arg(args), stop_at_first=not args.all_divergences)
     except (EpisodeDataError, ReplayRefused) as exc:
-        raise UsageError(str(exc)) from None
+        raise _data_error(exc, args) from None
     for note in report.skipped:
         console.print(f"skipped {note}")
+    n_bad = _skipped_files(args)
     for div in report.divergences:
         print(f"DIVERGENCE {div.describe()}")
     rate = report.steps / report.seconds if report.seconds > 0 else float("inf")
     status = "FAILED" if report.divergences else "ok"
     console.print(f"replay --verify {status}: {report.episodes} episodes, {report.steps} steps "
-                  f"({rate:.0f} steps/s), {len(report.divergences)} divergent")
+                  f"({rate:.0f} steps/s), {len(report.divergences)} divergent"
+                  + (f", {_plural(n_bad, 'unreadable file')} skipped (--skip-bad)" if n_bad else ""))
     return 1 if report.divergences else 0
 
 
@@ -393,16 +438,34 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
-    from multiverse.agents.episodes import EpisodeDataError, read_episodes
+    from multiverse.agents.episodes import EpisodeDataError
+    from multiverse.agents.summary import summary_mismatch
     from multiverse.launch.config import ConfigError, load_config
 
     if args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
     try:
         config = load_config(args.config, args.overrides, check_envs=False)
-        episodes = list(read_episodes(args.episodes))
-    except (ConfigError, EpisodeDataError) as exc:
+        episodes = list(_read(args, args.episodes))
+    except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    except EpisodeDataError as exc:
+        raise _data_error(exc, args) from None
+    # an episode whose summary columns disagree with its steps was edited or damaged: not trained on unseen
+    faked = [(rec, m) for rec in episodes if (m := summary_mismatch(rec)) is not None]
+    if faked and not args.skip_bad:
+        rec, m = faked[0]
+        raise UsageError(f"episode {rec.index} ({rec.file.name}) {m.message}: it was edited or is damaged "
+                         f"(`multiverse replay {args.episodes} --verify` checks every episode); --skip-bad leaves such "
+                         f"episodes out")
+    n_bad = _skipped_files(args)
+    for rec, m in faked:
+        print(f"skipped episode {rec.index} ({rec.file.name}) {m.message}")
+    if n_bad or faked:
+        print(f"skipped {_plural(n_bad, 'unreadable file')} and {_plural(len(faked), 'episode')} whose summary "
+              f"disagrees with its steps (--skip-bad)")
+    left_out = {id(rec) for rec, _ in faked}
+    episodes = [rec for rec in episodes if id(rec) not in left_out]
     from multiverse.agents.learner import Learner
     from multiverse.agents.sft import action_probability, bc_samples, train_bc
     from multiverse.launch.train import learner_config
@@ -557,6 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", help="replay and compare step by step")
     p.add_argument("--all-divergences", action="store_true", help="with --verify: go on after the first divergent episode")
     p.add_argument("--render", metavar="OUT", help="write OUT.gif or OUT.html of the selected episode")
+    p.add_argument("--skip-bad", action="store_true", help="leave out unreadable files (each named, then counted) "
+                   "instead of stopping; episode numbers then count the readable files only")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("export", help="convert recorded episodes to another format (minari)")
@@ -579,7 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="a YAML config, or a shipped one by name (its model and algorithm)")
     p.add_argument("--out", required=True, metavar="CHECKPOINT", help="the learner checkpoint folder to write")
     p.add_argument("--epochs", type=int, default=3, help="passes over the recorded steps (default 3)")
-    p.add_argument("--only-success", action="store_true", help="train only on successful episodes")
+    p.add_argument("--only-success", action="store_true", help="train only on successful episodes (as their last "
+                   "step's info says)")
+    p.add_argument("--skip-bad", action="store_true", help="leave out unreadable files and episodes whose summary "
+                   "columns disagree with their steps (each named, then counted) instead of stopping")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. algorithm.lr=1e-3")
     p.set_defaults(func=cmd_sft)
     return parser

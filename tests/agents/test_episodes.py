@@ -185,3 +185,6 @@ def test_a_tampered_randomization_is_a_divergence_at_the_reset(tmp_path: Path) -
     rec.episode.randomization["width"] = rec.episode.randomization["width"] + 1
     (div,) = verify_dataset([rec]).divergences
     assert (div.step, div.field) == (0, "randomization") and div.replayed["width"] == div.recorded["width"] - 1
+    width = rec.episode.randomization["width"]
+    assert div.describe().splitlines() == [f"episode 0 ({rec.file.name}) step 0: randomization differs in 'width'",
+                                           f"  recorded: width={width}", f"  replayed: width={width - 1}"]

@@ -102,8 +102,9 @@ def test_oracle_episodes_replay_verified_and_tampering_is_caught(env_id: str, tm
     ep = recs[0].episode
     k = ep.length // 2  # a step in the middle
 
-    def edit_reward(rows):
+    def edit_reward(rows):  # the return too, so that the summary agrees and the replay finds the edit
         rows[0]["steps"][k]["reward"] += 0.5
+        rows[0]["total_return"] += 0.5
 
     div = verify_dataset(read_episodes(tampered_copy(tmp_path / "ds", tmp_path / "reward", edit_reward))).divergences
     assert [(d.episode, d.step, d.field) for d in div] == [(0, k + 1, "reward")]
@@ -134,14 +135,41 @@ def test_cli_verify_passes_and_prints_the_first_divergence(multiverse_cli: str, 
     assert ok.returncode == 0, ok.stderr
     assert "replay --verify ok: 2 episodes" in ok.stdout
 
-    def edit(rows):
-        rows[1]["steps"][2]["terminated"] = True
+    n = list(read_episodes(catch_dataset, [1]))[0].episode.length
+
+    def edit(rows):  # the last step still ends the episode (the summary agrees): the replay finds the edit
+        rows[1]["steps"][-1]["truncated"] = True
 
     bad = run(multiverse_cli, "replay", str(tampered_copy(catch_dataset, tmp_path / "t", edit)), "--verify")
     assert bad.returncode == 1
-    assert "DIVERGENCE episode 1" in bad.stdout and "step 3: terminated differs" in bad.stdout
+    assert "DIVERGENCE episode 1" in bad.stdout and f"step {n}: truncated differs" in bad.stdout
     assert "recorded: True" in bad.stdout and "replayed: False" in bad.stdout
     assert "Traceback" not in bad.stderr
+
+
+def test_cli_lists_what_the_steps_say_and_verify_fails_faked_summary_columns(multiverse_cli: str,
+                                                                            tmp_path: Path) -> None:
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from multiverse.agents.episodes import SCHEMA
+
+    old = Path(__file__).parents[1] / "agents" / "data" / "episodes-v1"  # written before these checks existed
+    shutil.copytree(old, tmp_path / "ds")
+    maze = sorted((tmp_path / "ds").glob("*.parquet"))[1]  # episode 2: a failed 300-step Maze episode
+    rows = pq.read_table(maze).to_pylist()
+    rows[0].update(success=True, total_return=100.0, length=3)  # what passed before: a failure made a short success
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), maze)
+    listing = run(multiverse_cli, "replay", str(tmp_path / "ds"))
+    assert listing.returncode == 0, listing.stderr
+    row = next(line for line in listing.stdout.splitlines() if "games/Maze-v0" in line)
+    assert "300" in row and "+0.00" in row and " no " in row and "+100" not in row, row
+    assert f"episode 2 ({maze.name}) stores length 3 but holds 300 steps" in listing.stdout
+    bad = run(multiverse_cli, "replay", str(tmp_path / "ds"), "--verify", "--all-divergences")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"DIVERGENCE episode 2 ({maze.name}) stores length 3 but holds 300 steps" in bad.stdout
+    assert "replay --verify FAILED: 3 episodes" in bad.stdout and "1 divergent" in bad.stdout
 
 
 @pytest.mark.parametrize("env_id, source, message", [
@@ -270,6 +298,12 @@ def test_a_bad_file_is_named_in_one_line_and_the_others_stay_intact(multiverse_c
         assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
         assert str(bad) in res.stderr and message in res.stderr
         assert "record it again" in res.stderr or "move it out" in res.stderr
+        assert "--skip-bad skips it and reads the other files" in res.stderr
+    if damage is _truncate:  # (both kinds of bad file take the same path through the reader)
+        skip = run(multiverse_cli, "replay", str(out), "--verify", "--skip-bad")
+        assert skip.returncode == 0, skip.stdout + skip.stderr
+        assert f"skipped {bad}" in skip.stdout and message in skip.stdout
+        assert "ok: 1 episodes" in skip.stdout and "1 unreadable file skipped (--skip-bad)" in skip.stdout
     assert _digest(out) == before  # reading never writes
     bad.rename(tmp_path / bad.name)  # what the message says to do
     ok = run(multiverse_cli, "replay", str(out), "--verify")
