@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from multiverse.agents.durable import fsync_dir
+from multiverse.agents.durable import file_problem, file_sha256, fsync_dir
 from multiverse.agents.models import ModelConfig, build_model
 from multiverse.agents.policy import Candidates, Decision, Policy, PolicyConfig, PolicyOutput
 from multiverse.agents.prompt import PromptConfig, Turn
@@ -84,14 +83,6 @@ class Sample:
     @classmethod
     def from_decision(cls, d: Decision, advantage: float, return_: float = 0.0, env_id: str = "") -> Sample:
         return cls(d.prompt_ids, d.candidates, d.index, d.gen_ids, d.logp, advantage, return_, env_id)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def config_from_dict(data: dict[str, Any]) -> LearnerConfig:
@@ -217,7 +208,7 @@ class Learner:
             groups = [{k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]]
             files = {}
             for name in ("weights.safetensors", "optimizer.safetensors"):
-                files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+                files[name] = {"sha256": file_sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
             meta = {
                 "format": CHECKPOINT_FORMAT,
                 "version": CHECKPOINT_VERSION,
@@ -278,12 +269,9 @@ class Learner:
         expected = meta["files"].get(name)
         if not file.is_file() or expected is None:
             raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing; use an earlier checkpoint")
-        size = file.stat().st_size
-        if size != expected["bytes"] or _sha256(file) != expected["sha256"]:
-            raise CheckpointError(
-                f"checkpoint file {file} is corrupt or truncated ({size} bytes, {expected['bytes']} expected, "
-                f"sha256 {'differs' if size == expected['bytes'] else 'not checked'}); use an earlier checkpoint"
-            )
+        problem = file_problem(file, expected, name)
+        if problem:
+            raise CheckpointError(f"checkpoint file {file} is corrupt or truncated ({problem}); use an earlier checkpoint")
         try:
             return load_file(str(file))
         except Exception as error:  # safetensors raises its own error types for a bad header

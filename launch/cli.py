@@ -5,7 +5,7 @@
     multiverse envs check ID [ID ...] | --all [--kind K] [--seeds N]
     multiverse play ID --agent random|oracle|human --episodes N --seed S [--split heldout] [--param NAME=VALUE]
     multiverse demo [--episodes N]
-    multiverse train --config FILE [KEY=VALUE ...] | --resume RUN_DIR [KEY=VALUE ...]
+    multiverse train --config FILE [KEY=VALUE ...] | --resume RUN_DIR [--checkpoint iter_N] [KEY=VALUE ...]
     multiverse plot RUN_DIR
     multiverse submit --config FILE [KEY=VALUE ...] [--address URL] [--no-wait]
     multiverse record --env ID [--env ID ...] | --all  --agent random|oracle|checkpoint:PATH --episodes N --out DIR
@@ -217,6 +217,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if (args.config is None) == (args.resume is None):
         raise UsageError("give --config FILE (a new run) or --resume RUN_DIR (continue one), not both")
+    if args.checkpoint is not None and args.resume is None:
+        raise UsageError("--checkpoint picks one of --resume RUN_DIR's checkpoints; give --resume RUN_DIR too")
     overrides = list(args.overrides) + ([f"ray.address={args.address}"] if args.address else [])
     try:
         if args.resume is not None:
@@ -229,7 +231,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     try:
-        train(config, resume=args.resume, config_name=args.config)
+        train(config, resume=args.resume, resume_checkpoint=args.checkpoint, config_name=args.config)
     except (FileExistsError, FileNotFoundError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
     return 0
@@ -554,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "Writes a run dir: config.yaml, metrics.csv, eval.csv, evals/, tb/ (TensorBoard), checkpoints/.",
                        epilog=_train_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="a YAML config, or a shipped one by name: smoke, local, cluster")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a run from its newest checkpoint whose files match their recorded sha256")
+    p.add_argument("--checkpoint", metavar="iter_N", help="with --resume: continue from this checkpoint (iter_N or N)")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else an embedded Ray)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. run.iterations=3")
     p.set_defaults(func=cmd_train)

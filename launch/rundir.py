@@ -6,15 +6,18 @@
       eval.csv               one row per evaluation, env and split
       evals/iter_NNNNNN.md   each evaluation as a table
       tb/                    TensorBoard event files (tensorboard --logdir RUN_DIR/tb)
-      checkpoints/iter_NNNNNN/{learner/, trainer.json}
+      checkpoints/iter_NNNNNN/{learner/, trainer.json, manifest.json}
+      checkpoints/discarded/ checkpoints set aside by a resume from an older one
       plots/                 written by `multiverse plot RUN_DIR`
       episodes/{eval,train}/ recorded episodes (Parquet) when run.record_eval / run.record_every are on
 
 A checkpoint is written into a temporary folder (the learner's safetensors and
 JSON, then the trainer's state: iteration, RNG, sampler, ADR, counters) and
 renamed into place: a crash mid-write leaves the previous checkpoints as they
-were. Resuming truncates the CSVs and TensorBoard after the checkpoint's
-iteration, so a resumed run reads as one run.
+were. Its manifest records every file's size and sha256; resuming takes the
+newest checkpoint that still matches it (or the one asked for), sets the later
+ones aside and truncates the CSVs and TensorBoard after its iteration, so a
+resumed run reads as one run.
 """
 
 from __future__ import annotations
@@ -27,16 +30,20 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from multiverse.agents.durable import fsync_dir, write_text_atomic
+from multiverse.agents.durable import check_folder, fsync_dir, write_manifest, write_text_atomic
 
 __all__ = ["CHECKPOINT_FAULT_ENV", "MetricsLog", "RunDir"]
 
 #: test hook: ``kill-in-checkpoint:N`` SIGKILLs the process halfway through writing checkpoint N
 CHECKPOINT_FAULT_ENV = "MULTIVERSE_FAULT"
+#: what a checkpoint folder must hold (Learner.save writes the learner/ part); checked when it has no manifest
+CHECKPOINT_FILES = ("trainer.json", "learner/learner.json", "learner/weights.safetensors",
+                    "learner/optimizer.safetensors")
 
 
 class RunDir:
@@ -90,6 +97,7 @@ class RunDir:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        write_manifest(tmp)  # every file's size and sha256: what a resume checks
         fsync_dir(tmp)
         if final.exists():  # the same iteration again (a resumed run): replace it whole
             old = self.checkpoints / f".{final.name}.old-{os.getpid()}"
@@ -109,6 +117,57 @@ class RunDir:
     @staticmethod
     def read_state(checkpoint: Path) -> dict[str, Any]:
         return json.loads((checkpoint / "trainer.json").read_text())
+
+    @staticmethod
+    def checkpoint_problem(checkpoint: Path) -> str | None:
+        """Why ``checkpoint`` cannot be resumed from (None: it can): a file that differs from its manifest; for a
+        checkpoint written before manifests, a file missing or unreadable (see :func:`check_folder`)."""
+        return check_folder(checkpoint, required=CHECKPOINT_FILES)
+
+    def resume_point(self, choice: str | None = None) -> tuple[Path, list[tuple[Path, str]]]:
+        """The checkpoint to resume from: ``choice`` (``iter_N`` or ``N``), else the newest intact one, with the
+        newer ones skipped and why. Raises FileNotFoundError, in one line, when there is none to resume from."""
+        dirs = self.checkpoint_dirs()
+        names = ", ".join(p.name for p in dirs) or "none"
+        if choice is not None:
+            number = Path(choice).name.removeprefix("iter_")
+            if not number.isdigit():
+                raise FileNotFoundError(f"--checkpoint takes iter_N or N (e.g. iter_000008), got {choice[:40]!r}; "
+                                        f"{self.checkpoints} has {names}")
+            wanted = self.checkpoints / f"iter_{int(number):06d}"
+            if wanted not in dirs:
+                raise FileNotFoundError(f"no checkpoint {wanted.name} in {self.checkpoints}; there are {names}")
+            problem = self.checkpoint_problem(wanted)
+            if problem:
+                raise FileNotFoundError(f"{wanted.relative_to(self.path)} cannot be resumed from ({problem}); pick "
+                                        f"another with --checkpoint (there are {names})")
+            return wanted, []
+        if not dirs:
+            raise FileNotFoundError(f"{self.checkpoints} holds no complete checkpoint to resume from; start a new run")
+        skipped = []
+        for checkpoint in reversed(dirs):
+            problem = self.checkpoint_problem(checkpoint)
+            if problem is None:
+                return checkpoint, skipped
+            skipped.append((checkpoint, problem))
+        raise FileNotFoundError(
+            f"no checkpoint in {self.checkpoints} can be resumed from: "
+            + ", ".join(f"{p.name} ({why})" for p, why in skipped)
+            + f"; start a new run (multiverse train --config {self.config_file} run.name=NEW_NAME)")
+
+    def set_aside_after(self, iteration: int) -> Path | None:
+        """Move the checkpoints after ``iteration`` into checkpoints/discarded/TIME-*/: a resume from an older one
+        abandons them, and a later --resume must not take them. Returns that folder (None: there were none)."""
+        later = [p for p in self.checkpoints.glob("iter_*")
+                 if p.name[5:].isdigit() and int(p.name[5:]) > iteration] if self.checkpoints.is_dir() else []
+        if not later:
+            return None
+        (self.checkpoints / "discarded").mkdir(exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self.checkpoints / "discarded"))
+        for p in later:
+            os.rename(p, aside / p.name)
+        fsync_dir(self.checkpoints)
+        return aside
 
 
 class _Csv:

@@ -86,10 +86,12 @@ def train(
     config: RunConfig,
     *,
     resume: str | Path | None = None,
+    resume_checkpoint: str | None = None,
     config_name: str | None = None,
     hooks: Hooks | None = None,
 ) -> Path:
-    """Run (or resume) a training run; returns its run dir."""
+    """Run (or resume) a training run; returns its run dir. ``resume_checkpoint`` (``iter_N`` or ``N``) picks the
+    checkpoint of ``resume`` to continue from (default: the newest one whose files match their manifest)."""
     import dataclasses as dc
 
     import ray
@@ -103,13 +105,14 @@ def train(
     pins = config.envs.params
     alg, ro = config.algorithm, config.rollout
 
-    # -- run dir: a new one, or the one we resume (its latest complete checkpoint)
+    # -- run dir: a new one, or the one we resume (the checkpoint asked for, else its newest intact one)
     if resume is not None:
         run = RunDir(resume)
-        checkpoint = run.latest_checkpoint()
-        if checkpoint is None:
-            raise FileNotFoundError(f"{run.checkpoints} holds no complete checkpoint to resume from; start a new run")
+        checkpoint, skipped = run.resume_point(resume_checkpoint)
         state: dict[str, Any] | None = RunDir.read_state(checkpoint)
+        aside = run.set_aside_after(int(state["iteration"]))  # what an older checkpoint abandons
+        if skipped or aside:
+            console.print(_resume_note(run, checkpoint, skipped, aside), markup=False, highlight=False, soft_wrap=True)
         run.write_config(to_yaml(config))  # with this invocation's overrides (e.g. more iterations)
     else:
         run = RunDir(Path(config.run.root) / (config.run.name or default_run_name(config_name)))
@@ -384,6 +387,15 @@ class _Recorder:
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()
+
+
+def _resume_note(run: RunDir, checkpoint: Path, skipped: Sequence[tuple[Path, str]], aside: Path | None) -> str:
+    """One line: the checkpoints a resume skipped and why, the one it resumes from, where the later ones went."""
+    parts = ["skipped " + ", ".join(f"{p.relative_to(run.path)} ({why})" for p, why in skipped)] if skipped else []
+    parts.append(f"resuming from {checkpoint.name}")
+    if aside is not None:
+        parts.append(f"later checkpoints set aside in {aside.relative_to(run.path)}")
+    return "resume: " + "; ".join(parts)
 
 
 def _progress(console: Any, enabled: bool, total: int, done: int) -> Any:

@@ -179,3 +179,28 @@ def test_zero_advantage_samples_are_skipped_only_when_asked() -> None:
     assert all(torch.equal(w_skipped[k], w_plain[k]) for k in w_plain)
     kept, w_kept = run(skip=False, keep_zero=True)  # off: the zeros dilute the mean loss, another update
     assert kept["samples_used"] == 8 and not all(torch.equal(w_kept[k], w_plain[k]) for k in w_plain)
+
+
+def test_a_folder_manifest_names_what_changed_and_older_folders_get_what_can_be_checked(tmp_path: Path) -> None:
+    from multiverse.agents.durable import MANIFEST, check_folder, write_manifest
+
+    path = learner().save(tmp_path / "ckpt")
+    write_manifest(path)
+    assert check_folder(path) is None
+    weights = path / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert check_folder(path) == "weights.safetensors: sha256 differs from the recorded one"
+    weights.write_bytes(bytes(data) + b"x")
+    assert check_folder(path) == f"weights.safetensors is {len(data) + 1} bytes, {len(data)} recorded"
+    # without a manifest (a folder written before them): required files, JSON and safetensors headers
+    (path / MANIFEST).unlink()
+    assert check_folder(path, required=("learner.json", "weights.safetensors")).startswith(
+        "weights.safetensors cannot be read: ")
+    weights.write_bytes(bytes(data))
+    assert check_folder(path, required=("learner.json", "weights.safetensors")) is None  # a flipped byte parses
+    (path / "learner.json").write_text('{"format": "multiverse-learner", "vers')
+    assert check_folder(path).startswith("learner.json is not valid JSON: ")
+    weights.unlink()
+    assert check_folder(path, required=("weights.safetensors",)) == "weights.safetensors is missing"

@@ -282,3 +282,95 @@ def test_crash_mid_checkpoint_keeps_the_previous_one_and_resume_works(ray_sessio
     assert [int(r["iteration"]) for r in metrics] == [1, 2, 3] and metrics[-1]["update/value_loss"] != ""
     assert sorted(p.name for p in ckpts.glob("iter_*")) == ["iter_000001", "iter_000002", "iter_000003"]
     assert not list(ckpts.glob(".iter_*"))
+
+
+# --------------------------------------------------------------------------- damaged checkpoints
+
+
+def copy_run(run: Path, tmp_path: Path) -> Path:
+    """A copy of a fixture's run dir, to damage (the fixture is shared)."""
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / run.name))
+
+
+def truncate(file: Path) -> int:
+    size = file.stat().st_size
+    file.write_bytes(file.read_bytes()[:size // 2])
+    return size
+
+
+@FOUR_ITERATIONS
+def test_resume_skips_damaged_checkpoints_and_resumes_exactly_from_an_intact_older_one(
+        four_iterations: Path, tmp_path: Path, capsys) -> None:
+    from multiverse.launch.train import train
+
+    run = copy_run(four_iterations, tmp_path)
+    ckpts = run / "checkpoints"
+    recorded = truncate(ckpts / "iter_000004" / "learner" / "weights.safetensors")  # checked against the manifest
+    for old in ("iter_000003", "iter_000002"):  # as written before checkpoints had a manifest: what parses is checked
+        (ckpts / old / "manifest.json").unlink(missing_ok=True)  # (missing_ok: the test also runs on older code)
+    (ckpts / "iter_000003" / "trainer.json").write_text('{"iteration": 3, "rng": [3, [1, 2')
+    capsys.readouterr()
+    # one rollout worker where the straight run had two (see test_two_plus_resumed_two_equals_four)
+    train(load_config(run / "config.yaml", ["run.iterations=3", "rollout.workers=1"]), resume=run)
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if line.startswith("resume:")]
+    assert line.startswith(
+        f"resume: skipped checkpoints/iter_000004 (learner/weights.safetensors is {recorded // 2} bytes, {recorded} "
+        f"recorded: truncated), checkpoints/iter_000003 (trainer.json is not valid JSON: "), line
+    assert "; resuming from iter_000002; later checkpoints set aside in checkpoints/discarded/" in line, line
+    assert "Traceback" not in out
+    # the run reads as one: iteration 3 as in the straight run, the CSVs and evaluations cut back to iteration 2
+    straight, resumed = rows(four_iterations / "metrics.csv"), rows(run / "metrics.csv")
+    assert [int(r["iteration"]) for r in resumed] == [1, 2, 3]
+    for key, value in straight[2].items():
+        if key.startswith(("train/", "update/", "adv/", "sampler/", "adr/")) and value:
+            assert float(resumed[2][key]) == pytest.approx(float(value), rel=1e-5, abs=1e-6), key
+    assert sorted({int(r["iteration"]) for r in rows(run / "eval.csv")}) == [0, 2, 3]
+    assert not (run / "evals" / "iter_000004.md").exists()
+    # the skipped ones are set aside (a later --resume must not take the abandoned iteration 4), not deleted
+    assert sorted(p.name for p in ckpts.glob("iter_*")) == ["iter_000002", "iter_000003"]
+    assert (ckpts / "iter_000003" / "manifest.json").is_file()
+    assert sorted(p.name for p in ckpts.glob("discarded/*/iter_*")) == ["iter_000003", "iter_000004"]
+
+
+@FOUR_ITERATIONS
+def test_resume_checkpoint_picks_one_and_bad_picks_are_one_line(four_iterations: Path, tmp_path: Path,
+                                                                  ray_session, capsys) -> None:
+    from multiverse.launch.cli import main
+
+    run = copy_run(four_iterations, tmp_path)
+    ckpts = run / "checkpoints"
+    before = {p: p.read_bytes() for p in (run / "metrics.csv", run / "eval.csv", run / "config.yaml")}
+    (ckpts / "iter_000003" / "trainer.json").write_text("{}")
+
+    def fails(*args: str) -> str:
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), *args]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        return err
+
+    assert "no checkpoint iter_000007 in" in fails("--checkpoint", "iter_7")
+    assert "there are iter_000002, iter_000003, iter_000004" in fails("--checkpoint", "7")
+    assert "--checkpoint takes iter_N or N" in fails("--checkpoint", "latest")
+    assert "iter_000003 cannot be resumed from (trainer.json is 2 bytes, " in fails("--checkpoint", "iter_000003")
+    for name in ("iter_000002", "iter_000004"):
+        truncate(ckpts / name / "trainer.json")
+    err = fails()
+    assert "no checkpoint in " in err and "iter_000004 (trainer.json is " in err and "start a new run" in err
+    capsys.readouterr()
+    assert main(["train", "--config", "smoke", "--checkpoint", "iter_2"]) == 2
+    assert "--checkpoint picks one of --resume RUN_DIR's checkpoints" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before  # nothing already written was touched
+    assert sorted(p.name for p in ckpts.glob("iter_*")) == ["iter_000002", "iter_000003", "iter_000004"]
+
+    # an intact one, older than the latest: picked, and the run is cut back to it (nothing to train: 2 of 2 done)
+    run = copy_run(four_iterations, tmp_path / "again")
+    assert main(["train", "--resume", str(run), "--checkpoint", "2", "run.iterations=2", "rollout.workers=1"]) == 0
+    assert "resuming after iteration 2" in capsys.readouterr().out
+    assert [int(r["iteration"]) for r in rows(run / "metrics.csv")] == [1, 2]
+    assert sorted({int(r["iteration"]) for r in rows(run / "eval.csv")}) == [0, 2]
+    assert sorted(p.name for p in (run / "checkpoints").glob("iter_*")) == ["iter_000002"]
+
