@@ -19,6 +19,7 @@ change), pygame rendering and a numeric observation for RLlib.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -27,7 +28,51 @@ from gymnasium import spaces
 
 from multiverse.envs.randomization import ParamSpace
 
-__all__ = ["GameEnv", "MultiverseEnv", "PrintableText"]
+__all__ = ["GameEnv", "MultiverseEnv", "PrintableText", "quote"]
+
+#: how many characters of a bad value an error message quotes
+QUOTE_CHARS = 60
+
+
+def _type_name(value: Any) -> str:
+    try:
+        return str(type(value).__qualname__)[:QUOTE_CHARS]
+    except Exception:  # a metaclass may make even that fail
+        return "object"
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib's cut repr, naming the type where ``repr`` raises (reprlib shows an address, different every run)."""
+
+    def repr_instance(self, x: Any, level: int) -> str:
+        try:
+            text = repr(x)
+        except Exception:
+            return f"<{_type_name(x)} object>"
+        return text if len(text) <= self.maxother else text[: self.maxother - 3] + "..."
+
+
+_REPR = _ShortRepr()  # Python 3.11's takes no arguments
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 2, 4, 4, 4, 4
+_REPR.maxstring = _REPR.maxother = QUOTE_CHARS
+
+
+def quote(value: Any) -> str:
+    """``value`` for an error message, at most about :data:`QUOTE_CHARS` characters, never raising.
+
+    A long str or bytes is quoted by its first characters and its length; anything else by a cut ``repr``,
+    or by its type's name where even ``repr`` fails. Errors quote bad input with this, never in full."""
+    try:
+        if isinstance(value, (str, bytes, bytearray)):  # as the built-in type: a subclass's methods may raise
+            plain = str.__str__(value) if isinstance(value, str) else bytes(value)
+            head = repr(plain[:QUOTE_CHARS])
+            unit = "characters" if isinstance(value, str) else "bytes"
+            return head if len(plain) <= QUOTE_CHARS else f"{head}... ({len(plain):,} {unit})"
+        if isinstance(value, int) and not isinstance(value, bool) and int.bit_length(value) > 64:
+            return f"<int of {int.bit_length(value)} bits>"
+        return str.__str__(_REPR.repr(value))[: QUOTE_CHARS + 5]
+    except Exception:
+        return f"<{_type_name(value)} object>"
 
 
 class PrintableText(spaces.Text):
@@ -236,21 +281,25 @@ class GameEnv(MultiverseEnv):
         return list(range(len(self.ACTIONS)))
 
     def _parse(self, action: Any) -> tuple[int | None, str | None]:
-        """(index, None) for a legal action, (None, why) for anything else."""
+        """(index, None) for a legal action, (None, why) for anything else; never raises, whatever ``action`` is."""
         n = len(self.ACTIONS)
-        if isinstance(action, np.ndarray) and action.shape == ():
-            action = action.item()
-        if isinstance(action, str):
-            name = action.strip()
-            if name not in self.action_names:
-                return None, f"unknown action {action!r}; this episode's actions are {self.action_names}"
-            index = self.action_names.index(name)
-        elif isinstance(action, (int, np.integer)) and not isinstance(action, bool):
-            index = int(action)
-            if not 0 <= index < n:
-                return None, f"action {index} is out of range: use 0..{n - 1} ({', '.join(self.action_names)})"
-        else:
-            return None, f"an action is an index 0..{n - 1} or one of {self.action_names}, got {action!r}"
+        usage = f"an action is an index 0..{n - 1} or one of {self.action_names}"
+        try:
+            if isinstance(action, np.ndarray) and action.shape == ():
+                action = action.item()
+            if isinstance(action, str):
+                name = str.strip(action)
+                if name not in self.action_names:
+                    return None, f"unknown action {quote(action)}; this episode's actions are {self.action_names}"
+                index = self.action_names.index(name)
+            elif isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+                index = int.__index__(action) if isinstance(action, int) else int(action)
+                if not 0 <= index < n:
+                    return None, f"action {quote(index)} is out of range: use 0..{n - 1} ({', '.join(self.action_names)})"
+            else:
+                return None, f"{usage}, got {quote(action)}"
+        except Exception as exc:  # a value whose own methods raise (a hostile __index__, a broken numpy object)
+            return None, f"{usage}, got {quote(action)}, which could not be read ({_type_name(exc)})"
         if index not in self._legal_idx:
             return None, (
                 f"action {self.action_names[index]!r} is not legal now; legal: {[self.action_names[i] for i in self._legal_idx]}"

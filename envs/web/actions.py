@@ -8,13 +8,15 @@
     noop()                    do nothing this step
 
 :func:`parse` returns an :class:`Action` or a string saying what is wrong. It is
-fuzzed: no input makes it raise.
+fuzzed: no input makes it raise, and an error quotes at most a short prefix of it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+
+from multiverse.envs.core import quote
 
 __all__ = ["Action", "KEYS", "TEXT_TEMPLATE", "format_action", "parse"]
 
@@ -88,15 +90,22 @@ def _split_args(s: str) -> list[str | int] | str:
 
 
 def parse(text: object) -> Action | str:
-    """Parse one action; returns the :class:`Action` or an error message naming what was wrong."""
+    """Parse one action; returns the :class:`Action` or an error message naming what was wrong (never raises)."""
     if not isinstance(text, str):
-        return f"an action is a string such as click(3), got {type(text).__name__} {text!r:.60}"
+        return f"an action is a string such as click(3), got {quote(text)}"
+    try:
+        return _parse(str.__str__(text))  # the built-in str: a subclass's methods may do anything
+    except Exception as exc:
+        return f"cannot read the action {quote(text)} ({type(exc).__name__}); write name(args), e.g. click(3)"
+
+
+def _parse(text: str) -> Action | str:
     m = _CALL.match(text)
     if not m:
-        return f"cannot parse {text!r:.80}: write name(args), e.g. click(3), type(5, \"hi\"), press(\"Enter\")"
+        return f"cannot parse {quote(text)}: write name(args), e.g. click(3), type(5, \"hi\"), press(\"Enter\")"
     name, raw = m.group(1), m.group(2)
     if name not in _ARITY:
-        return f"unknown action {name!r}; use one of: {', '.join(_USAGE.values())}"
+        return f"unknown action {quote(name)}; use one of: {', '.join(_USAGE.values())}"
     args = _split_args(raw)
     if isinstance(args, str):
         return f"{name}: {args}; usage {_USAGE[name]}"
@@ -104,7 +113,7 @@ def parse(text: object) -> Action | str:
         return f"{name} takes {_ARITY[name]} argument(s), got {len(args)}; usage {_USAGE[name]}"
     if name in ("click", "type", "select"):
         if not isinstance(args[0], int) or isinstance(args[0], bool) or args[0] < 1:
-            return f"{name}: the first argument must be an element id (a positive integer), got {args[0]!r}; usage {_USAGE[name]}"
+            return f"{name}: the first argument must be an element id (a positive integer), got {quote(args[0])}; usage {_USAGE[name]}"
     if name == "click":
         return Action("click", target=int(args[0]))
     if name in ("type", "select"):
@@ -122,12 +131,12 @@ def parse(text: object) -> Action | str:
         key = str(args[0])
         canon = {k.lower(): k for k in KEYS}.get(key.lower())
         if canon is None:
-            return f"press: unknown key {key!r}; keys: {', '.join(KEYS)}"
+            return f"press: unknown key {quote(key)}; keys: {', '.join(KEYS)}"
         return Action("press", text=canon)
     if name == "scroll":
         direction = str(args[0]).lower()
         if direction not in ("up", "down"):
-            return f"scroll: direction must be up or down, got {args[0]!r}"
+            return f"scroll: direction must be up or down, got {quote(args[0])}"
         return Action("scroll", text=direction)
     return Action("noop")
 

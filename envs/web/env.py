@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from multiverse.envs.core import MultiverseEnv, PrintableText
+from multiverse.envs.core import MultiverseEnv, PrintableText, quote
 from multiverse.envs.web.actions import TEXT_TEMPLATE, Action, format_action, parse
 from multiverse.envs.web.browser import ORIGIN, BrowserCrashed, BrowserHost, timeout_scale
 from multiverse.envs.web.task import Element, Observation, Outcome, TaskPage, WebTask
@@ -262,7 +262,7 @@ class WebEnv(MultiverseEnv):
         if action.kind == "select" and action.text not in (el.options or ()):
             low = {o.lower(): o for o in el.options or ()}
             if (action.text or "").strip().lower() not in low:
-                return f"dropdown [{el.id}] has no option {action.text!r}; options: {list(el.options or ())}"
+                return f"dropdown [{el.id}] has no option {quote(action.text)}; options: {list(el.options or ())}"
         return None
 
     def _drop_context(self, *, spare: bool = False) -> None:
@@ -396,7 +396,7 @@ class WebEnv(MultiverseEnv):
             return None
         if a.kind == "select":
             r = await page.evaluate("([id, t]) => window.__mv.selectOption(id, t)", [a.target, a.text])
-            return None if r == "ok" else f"cannot select {a.text!r} in [{a.target}]: {r}"
+            return None if r == "ok" else f"cannot select {quote(a.text)} in [{a.target}]: {r}"
         if a.kind == "press":
             await page.keyboard.press(a.text)
             return None

@@ -1,12 +1,17 @@
-"""The env contract on a concrete game: actions by index or name, no-ops, text, synonyms."""
+"""The env contract on a concrete game: actions by index or name, no-ops, text, synonyms; no action value makes a
+game's or a browser task's step raise, and errors quote only a short prefix of bad input."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import multiverse.envs as menvs
 from multiverse.envs.core import PrintableText
+
+from conftest import GAME_IDS
 
 
 @pytest.fixture
@@ -93,3 +98,120 @@ def test_make_can_override_the_step_limit() -> None:
     env.step(1)
     _, _, term, trunc, info = env.step(1)
     assert trunc and not term and info["success"] is False
+
+
+# --------------------------------------------------------------------------- any action value
+
+
+class Hostile:
+    """Every dunder a step might touch raises."""
+
+    def _boom(self, *args, **kwargs):
+        raise RuntimeError("hostile dunder")
+
+    __repr__ = __str__ = __format__ = __eq__ = __ne__ = __hash__ = __index__ = __int__ = __float__ = __bool__ = _boom
+    __len__ = __iter__ = __getitem__ = __lt__ = _boom
+
+
+class HostileStr(str):
+    def _boom(self, *args, **kwargs):
+        raise RuntimeError("hostile str")
+
+    __repr__ = __str__ = __format__ = __eq__ = __hash__ = strip = lower = __getitem__ = __len__ = _boom
+
+
+class HostileInt(int):
+    def _boom(self, *args, **kwargs):
+        raise RuntimeError("hostile int")
+
+    __repr__ = __str__ = __format__ = __eq__ = __hash__ = __index__ = __int__ = __lt__ = __le__ = _boom
+    __ge__ = __gt__ = bit_length = _boom
+
+
+def _nested(depth: int) -> list:
+    out: list = []
+    for _ in range(depth):
+        out = [out, "x" * 100]
+    return out
+
+
+def _recursive() -> list:
+    loop: list = []
+    loop.append(loop)
+    return loop
+
+
+BIG = "x" * 1_000_000
+#: values no action should be, and which no step may raise on
+HOSTILE = [
+    Hostile(), HostileStr("left"), HostileInt(1), BIG, "click(" + BIG + ")", BIG + "(1)", 'press("' + BIG + '")',
+    'scroll(' + BIG + ')', "click(" + "9" * 5000 + ")", b"x" * 1_000_000, bytearray(b"left"), None, ..., [], [[[1]]],
+    _nested(2000), _recursive(), {"action": 1}, {1, 2}, (0,), object(), object, len, RuntimeError("x"), 1.0,
+    float("nan"), float("inf"), -float("inf"), 1j, -1, -(10**100), 10**100, 10**5000, 2**63, True, False,
+    np.zeros((), "M8[s]")[()], np.zeros(3), np.array([[1]]), np.array(Hostile(), dtype=object),
+    *(np.zeros((), code)[()] for code in np.typecodes["All"] if code != "M"),
+    *(np.zeros((), code) for code in np.typecodes["All"] if code not in "MO"),
+]
+#: the longest action_error allowed: a short quote of the bad value plus what to do
+ERROR_LIMIT = 400
+
+
+def _check_error(info: dict, required: bool = True) -> None:
+    """A bad action is reported in a short action_error (some values are fine game actions: 0, np.int8(0) ...)."""
+    error = info.get("action_error")
+    assert isinstance(error, str) and error if required else error is None or isinstance(error, str)
+    assert len(error or "") <= ERROR_LIMIT, f"action_error is {len(error)} characters: {error[:200]}..."
+
+
+@pytest.mark.parametrize("env_id", GAME_IDS)
+def test_no_action_value_makes_a_game_step_raise(env_id: str) -> None:
+    env = menvs.make(env_id)
+    try:
+        env.reset(seed=0)
+        for value in HOSTILE:
+            _, _, term, trunc, info = env.step(value)  # must not raise
+            _check_error(info, required=False)
+            if term or trunc:
+                env.reset(seed=1)
+        env.reset(seed=2)
+        assert "1,000,000 characters" in env.step(BIG)[4]["action_error"]  # says how long, quotes a prefix
+        assert "Hostile" in env.step(Hostile())[4]["action_error"]  # named by its type when even its repr fails
+    finally:
+        env.close()
+
+
+@pytest.fixture(scope="module")
+def snake():
+    env = menvs.make("games/Snake-v0")
+    env.reset(seed=0)
+    yield env
+    env.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=20,
+))
+def test_no_generated_value_makes_a_game_step_raise(snake, value: object) -> None:
+    _, _, term, trunc, info = snake.step(value)
+    _check_error(info, required=False)
+    if term or trunc:
+        snake.reset()
+
+
+def test_no_action_value_makes_a_web_step_raise() -> None:
+    env = menvs.make("web/ClickButton-v0", max_episode_steps=1000)
+    try:
+        obs, _ = env.reset(seed=0)
+        values = [v for v in HOSTILE if not isinstance(v, np.ndarray | np.generic)] + [np.str_("noop("), np.int64(1)]
+        for value in values:
+            obs2, reward, term, trunc, info = env.step(value)  # must not raise
+            _check_error(info)
+            assert not (term or trunc) and reward == 0.0 and obs2["text"] == obs["text"], info
+        for long_part in (BIG, "click(" + BIG + ")", BIG + "(1)", 'press("' + BIG + '")', "scroll(" + BIG + ")"):
+            assert "1,000,000 characters" in env.step(long_part)[4]["action_error"]
+        assert "Hostile" in env.step(Hostile())[4]["action_error"]
+    finally:
+        env.close()
