@@ -19,6 +19,7 @@ change), pygame rendering and a numeric observation for RLlib.
 
 from __future__ import annotations
 
+import inspect
 import reprlib
 from typing import Any, ClassVar
 
@@ -156,6 +157,11 @@ class MultiverseEnv(gym.Env):
         """The oracle success rate an env made with these kwargs declares."""
         return cls.oracle_success_rate
 
+    @classmethod
+    def spec_doc(cls, **kwargs: Any) -> str:
+        """The spec of an env made with these kwargs, as ``multiverse envs show`` prints it: the class docstring."""
+        return inspect.cleandoc(cls.__doc__ or f"({cls.__qualname__} has no docstring; an env's docstring is its spec)")
+
     # -- what subclasses provide
 
     @property
@@ -226,6 +232,8 @@ class GameEnv(MultiverseEnv):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if self.pixels or self.render_mode == "rgb_array":
+            self._check_drawing()
         self.action_space = spaces.Discrete(len(self.ACTIONS))
         self.action_names: list[str] = list(self.ACTIONS)
         self._legal_idx: list[int] = list(range(len(self.ACTIONS)))
@@ -318,6 +326,18 @@ class GameEnv(MultiverseEnv):
     def _draw(self, surface: Any) -> None:
         """Draw the current state on a pygame Surface of ``_frame_size()``."""
         raise NotImplementedError
+
+    def _check_drawing(self) -> None:
+        """A game made to draw says at make() which drawing methods it lacks (not a bare error at its first frame)."""
+        missing = [sig for name, sig in (("_frame_size", "_frame_size()"), ("_draw", "_draw(surface)"))
+                   if getattr(type(self), name) is getattr(GameEnv, name)]
+        if missing:
+            how = "pixels=True" if self.pixels else f"render_mode={self.render_mode!r}"
+            raise NotImplementedError(
+                f"{type(self).__qualname__} was made with {how} but does not define {' and '.join(missing)}: a game "
+                "that draws implements _frame_size() -> (width, height) and _draw(surface) (pygame); or make it "
+                "without pixels"
+            )
 
     def _draw_surface(self) -> Any:
         from multiverse.envs.games import _render

@@ -64,19 +64,27 @@ def cmd_envs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_envs_show(args: argparse.Namespace) -> int:
+    import inspect
+
     from multiverse import envs
+    from multiverse.envs.registry import entry_point_class
 
     spec = envs.spec(args.id)
+    # the env's docstring is its spec (a browser task's: the task's); a plugin's factory function may have neither
+    cls = entry_point_class(envs.lookup(args.id))
+    spec_doc = getattr(cls, "spec_doc", None)
+    spec["doc"] = spec_doc(**spec["kwargs"]) if spec_doc else inspect.getdoc(cls) or spec["summary"]
     if args.json:
         print(json.dumps(spec, indent=2))
         return 0
     console.print(f"[bold]{spec['id']}[/bold]  ({spec['kind']}, {spec['entry_point']}, from {spec['source']})")
-    console.print(spec["summary"])
     console.print(f"max_episode_steps: {spec['max_episode_steps']}   tags: {', '.join(spec['tags'])}")
     if "actions" in spec:
         console.print(f"actions: {', '.join(spec['actions'])}")
     if spec.get("oracle_success_rate") is not None:
         console.print(f"oracle success (declared): >= {spec['oracle_success_rate']:.0%}")
+    console.print()
+    console.print(spec["doc"], markup=False, highlight=False)
     table = Table(title="randomization")
     for col in ("parameter", "nominal", "train", "held-out", "doc"):
         table.add_column(col)

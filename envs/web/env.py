@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import importlib
+import inspect
 import io
 import time
 import weakref
@@ -106,6 +107,12 @@ class WebEnv(MultiverseEnv):
     @classmethod
     def declared_oracle_success_rate(cls, task: Any = None, **kwargs: Any) -> float:
         return load_task(task).oracle_success_rate
+
+    @classmethod
+    def spec_doc(cls, task: Any = None, **kwargs: Any) -> str:
+        """The task's own docstring: every browser task is this class, and its spec is the task's."""
+        task_cls = type(load_task(task))
+        return inspect.cleandoc(task_cls.__doc__ or f"({task_cls.__qualname__} has no docstring; a task's docstring is its spec)")
 
     # -- the contract's pieces
 

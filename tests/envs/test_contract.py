@@ -3,13 +3,17 @@ game's or a browser task's step raise, and errors quote only a short prefix of b
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import multiverse.envs as menvs
-from multiverse.envs.core import PrintableText
+from multiverse.envs.core import GameEnv, PrintableText
+from multiverse.envs.randomization import IntRange, Param, ParamSpace
 
 from conftest import GAME_IDS
 
@@ -215,3 +219,69 @@ def test_no_action_value_makes_a_web_step_raise() -> None:
         assert "Hostile" in env.step(Hostile())[4]["action_error"]
     finally:
         env.close()
+
+
+# --------------------------------------------------------------------------- what an author sees
+
+
+@dataclasses.dataclass(frozen=True)
+class _BlankParams:
+    size: int = 3
+
+
+class Blank(GameEnv):
+    """A game where nothing happens.
+
+    ## Description
+    One action, no pixels.
+    """
+
+    ACTIONS = ("wait",)
+    PARAM_SPACE = ParamSpace(_BlankParams, size=Param(IntRange(3, 4), IntRange(5, 6), "size"))
+    mission = "Wait."
+
+    def _new_episode(self) -> None:
+        pass
+
+    def _advance(self, action):
+        return 0.0, False
+
+    def _text(self) -> str:
+        return "nothing"
+
+    def _success(self) -> bool:
+        return False
+
+
+class HalfDrawn(Blank):
+    def _frame_size(self) -> tuple[int, int]:
+        return (8, 8)
+
+
+def test_a_game_without_its_pixel_methods_names_the_missing_ones() -> None:
+    Blank().reset(seed=0)  # without pixels a game needs neither
+    with pytest.raises(NotImplementedError, match=r"Blank was made with pixels=True but does not define _frame_size\(\) "
+                                                  r"and _draw\(surface\)"):
+        Blank(pixels=True)
+    with pytest.raises(NotImplementedError, match=r"HalfDrawn was made with render_mode='rgb_array' but does not "
+                                                  r"define _draw\(surface\)") as raised:
+        HalfDrawn(render_mode="rgb_array")
+    assert "_frame_size" not in str(raised.value).split("define")[1].split(":")[0]
+
+
+def test_envs_show_prints_the_envs_own_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    """A game's docstring sections; a browser task's own docstring (not WebEnv's); a MiniWoB page's name."""
+    from multiverse.launch.cli import main
+
+    def show(env_id: str) -> str:
+        assert main(["envs", "show", env_id]) == 0
+        return capsys.readouterr().out
+
+    out = show("games/Catch-v0")
+    assert all(f"## {s}" in out for s in ("Description", "Action Space", "Rewards", "Randomization", "Version History"))
+    for env_id, own in (("web/ClickButton-v0", "Click the button with the named label."),
+                        ("miniwob/click-test-v1", "MiniWoB++ task click-test")):
+        out = show(env_id)
+        assert own in out and "A browser task as a Gymnasium env" not in out, out[:500]
+    assert main(["envs", "show", "web/ClickButton-v0", "--json"]) == 0
+    assert "Click the button with the named label." in json.loads(capsys.readouterr().out)["doc"]
