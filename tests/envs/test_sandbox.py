@@ -60,14 +60,19 @@ class Listeners:
         return s
 
     def _join_mdns(self, interfaces: list[str]) -> None:
-        """Multicast loops back to members on the sending host, so Chromium's mDNS queries and announcements arrive here."""
+        """Multicast loops back to members on the sending host, so Chromium's mDNS queries and announcements arrive here.
+
+        An interface without multicast cannot be joined, and Chromium cannot send mDNS through it either."""
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # shared with an mDNS daemon, if one runs
         s.bind((MDNS_GROUP, MDNS_PORT))
         s.settimeout(0.2)
         for ifa in interfaces or ["0.0.0.0"]:
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(MDNS_GROUP) + socket.inet_aton(ifa))
+            try:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(MDNS_GROUP) + socket.inet_aton(ifa))
+            except OSError:
+                pass
         self.socks.append(s)
         threading.Thread(target=self._recv, args=(s, "mdns"), daemon=True).start()
 
