@@ -7,7 +7,7 @@
     multiverse demo [--episodes N]
     multiverse train --config FILE [KEY=VALUE ...] | --resume RUN_DIR [--checkpoint iter_N] [KEY=VALUE ...]
     multiverse plot RUN_DIR
-    multiverse submit --config FILE [KEY=VALUE ...] [--address URL] [--no-wait]
+    multiverse submit --config FILE [KEY=VALUE ...] [--address URL] [--no-wait] [--pip REQ] [--py-modules PATH]
     multiverse record --env ID [--env ID ...] | --all  --agent random|oracle|checkpoint:PATH --episodes N --out DIR
     multiverse replay DIR [--episode K ...] [--verify] [--render OUT.gif|OUT.html]
     multiverse export minari DIR --out NAME
@@ -220,8 +220,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from multiverse.agents.prompt import PromptTooLongError
     from multiverse.launch.config import ConfigError, load_config
     from multiverse.launch.train import train
+    from multiverse.launch.workers import WorkerPoolError
 
     if (args.config is None) == (args.resume is None):
         raise UsageError("give --config FILE (a new run) or --resume RUN_DIR (continue one), not both")
@@ -242,6 +244,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         train(config, resume=args.resume, resume_checkpoint=args.checkpoint, config_name=args.config)
     except (FileExistsError, FileNotFoundError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
+    except (PromptTooLongError, WorkerPoolError) as exc:  # found in a worker, after the checks before the start
+        cause = getattr(exc, "cause", None) or exc  # a worker's error comes wrapped in Ray's RayTaskError
+        field = "model.max_prompt_tokens: " if isinstance(cause, PromptTooLongError) else ""
+        raise UsageError(field + str(cause).splitlines()[0]) from None
     return 0
 
 
@@ -277,13 +283,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from multiverse.launch.config import ConfigError
 
     try:
-        code, job = submit(args.config, args.overrides, address=args.address, working_dir=args.working_dir,
-                           wait=not args.no_wait, submission_id=args.submission_id)
+        done = submit(args.config, args.overrides, address=args.address, working_dir=args.working_dir,
+                      wait=not args.no_wait, submission_id=args.submission_id, pip=args.pip or (),
+                      py_modules=args.py_modules or ())
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    print(f"multiverse submit: job {job} {'submitted' if args.no_wait else 'finished'} (exit status {code})",
-          file=sys.stderr)
-    return code
+    if not done.submitted:
+        why = done.why or f"ray job submit exited with status {done.code}; its output above says why"
+        print(f"multiverse submit: no job was submitted: {why}", file=sys.stderr)
+        return done.code or 1
+    if args.no_wait:
+        outcome = f"submitted; follow it with ray job logs --follow {done.job} (ray job status {done.job})"
+    else:
+        outcome = "succeeded" if done.code == 0 else f"failed (exit status {done.code}; ray job logs {done.job})"
+    print(f"multiverse submit: job {done.job} {outcome}", file=sys.stderr)
+    return done.code
 
 
 # --------------------------------------------------------------------------- record, replay, export, sft
@@ -605,6 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     p.set_defaults(func=cmd_submit)
 
+    p.add_argument("--pip", action="append", metavar="REQ", help="a requirement the job installs (a plugin's "
+                   "package name or wheel on the cluster; repeatable): runtime_env pip, a virtualenv per job")
+    p.add_argument("--py-modules", action="append", metavar="PATH", help="local code shipped with the job: a package "
+                   "folder, a .py file or a .whl (a plugin's wheel brings its entry points); repeatable")
     p = sub.add_parser("record", help="record episodes of envs to a Parquet dataset folder",
                        description="Play episodes with a scripted agent or a policy checkpoint and store them, one "
                        "row per episode, in Parquet files under --out (readable with pyarrow and Ray Data).")
