@@ -14,8 +14,10 @@ and Multiverse's observations and actions are text. The encoding:
 * ``infos``: ``legal_actions`` per observation as a JSON list (``"[]"`` after
   the last step), so the choice each action was made from is not lost;
 * each episode's ``seed`` and reset ``options`` (split, pinned parameters) are
-  Minari's own episode fields; a one-env dataset also carries the env's spec,
-  so ``dataset.recover_environment()`` works once Multiverse is imported.
+  Minari's own episode fields, and the dataset carries the env's spec, so
+  ``dataset.recover_environment()`` makes the env (its entry point imports
+  Multiverse). Minari keeps one spec per dataset, so episodes of several env
+  ids become one dataset per id, named by :func:`dataset_ids`.
 
 Minari's ``DataCollector`` needs jax; :func:`minari.create_dataset_from_buffers`
 does not, and is what this uses (with Minari's Arrow storage: pyarrow, no h5py).
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 from multiverse.agents.episodes import RecordedEpisode, decode_png
 
-__all__ = ["to_minari"]
+__all__ = ["dataset_ids", "to_minari"]
 
 
 def _text_space(texts: Iterable[str]) -> Any:
@@ -45,16 +47,27 @@ def _text_space(texts: Iterable[str]) -> Any:
     return spaces.Text(max_length=max([1, *map(len, texts)]), min_length=0, charset="".join(sorted(chars)))
 
 
+def dataset_ids(dataset_id: str, env_ids: Iterable[str]) -> dict[str, str]:
+    """The Minari dataset id for each env id: ``dataset_id`` itself for one env; for several, Minari's
+    ``(namespace/)(env_name/)dataset_name-vN`` form with the env id as env name ('/' becomes '-'):
+    ``multiverse/oracle-v0`` -> ``multiverse/games-Catch-v0/oracle-v0``, ``multiverse/web-LoginForm-v0/oracle-v0``."""
+    env_ids = sorted(set(env_ids))
+    if len(env_ids) == 1:
+        return {env_ids[0]: dataset_id}
+    namespace, _, name = dataset_id.rpartition("/")
+    prefix = f"{namespace}/" if namespace else ""
+    return {env_id: f"{prefix}{re.sub(r'[^-_A-Za-z0-9]', '-', env_id)}/{name}" for env_id in env_ids}
+
+
 def to_minari(episodes: Iterable[RecordedEpisode], dataset_id: str, *, path: str | Path | None = None,
-              author: str | None = None, description: str | None = None) -> Any:
+              author: str | None = None, description: str | None = None) -> dict[str, Any]:
     """Write episodes as the Minari dataset ``dataset_id`` (under ``path``, else MINARI_DATASETS_PATH or
-    ~/.minari/datasets) and return the :class:`minari.MinariDataset`."""
+    ~/.minari/datasets), one per env id (see :func:`dataset_ids`): Minari keeps one env spec per dataset,
+    which ``recover_environment()`` makes. Returns {dataset id: :class:`minari.MinariDataset`}; nothing is
+    written when one of the ids is taken."""
     import os
 
-    import gymnasium as gym
-    import minari
-    from gymnasium import spaces
-    from minari.data_collector.episode_buffer import EpisodeBuffer
+    from minari.storage import get_dataset_path
 
     if not re.fullmatch(r"([\w.-]+/){0,2}[\w.]+(-[\w.]+)*-v\d+", dataset_id):
         raise ValueError(f"{dataset_id!r} is not a Minari dataset id: use [namespace/][env/]name-vN, "
@@ -62,6 +75,34 @@ def to_minari(episodes: Iterable[RecordedEpisode], dataset_id: str, *, path: str
     recs = [r for r in episodes if r.episode.steps]
     if not recs:
         raise ValueError("no episode with steps to export")
+    ids = dataset_ids(dataset_id, (r.episode.env_id for r in recs))
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    if path is not None:
+        os.environ["MINARI_DATASETS_PATH"] = str(Path(path).expanduser().resolve())
+    try:
+        taken = [i for i in ids.values() if get_dataset_path(i).exists()]
+        if taken:
+            raise ValueError(f"the Minari dataset {taken[0]!r} already exists under {get_dataset_path()}: pick "
+                             f"another --out, or delete it first (minari delete {taken[0]})")
+        return {ids[env_id]: _write(ids[env_id], env_id, [r for r in recs if r.episode.env_id == env_id],
+                                    author, description) for env_id in sorted(ids)}
+    finally:
+        if path is not None:
+            if previous is None:
+                os.environ.pop("MINARI_DATASETS_PATH", None)
+            else:
+                os.environ["MINARI_DATASETS_PATH"] = previous
+
+
+def _write(dataset_id: str, env_id: str, recs: list[RecordedEpisode], author: str | None,
+           description: str | None) -> Any:
+    """One env's episodes as one Minari dataset, with the env's spec."""
+    import gymnasium as gym
+    import minari
+    import multiverse.envs as menvs
+    from gymnasium import spaces
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+
     with_images = all(r.episode.final_image is not None and all(s.image is not None for s in r.episode.steps)
                       for r in recs)
     buffers, obs_texts, act_texts, shapes = [], [], [], set()
@@ -87,29 +128,13 @@ def to_minari(episodes: Iterable[RecordedEpisode], dataset_id: str, *, path: str
             raise ValueError(f"the episodes' images differ in shape ({sorted(shapes)}); export datasets recorded with "
                              f"one image size, or without images")
         obs_space["image"] = spaces.Box(0, 255, next(iter(shapes)), np.uint8)
-    env_ids = sorted({r.episode.env_id for r in recs})
-    env = None
-    if len(env_ids) == 1:
-        import multiverse.envs as menvs
-
-        menvs.lookup(env_ids[0])  # registers the built-ins and plugins with Gymnasium
-        env = gym.spec(env_ids[0])
-    previous = os.environ.get("MINARI_DATASETS_PATH")
-    if path is not None:
-        os.environ["MINARI_DATASETS_PATH"] = str(Path(path).expanduser().resolve())
-    try:
-        with warnings.catch_warnings():  # Minari's advice to add an author e-mail and an eval env
-            warnings.filterwarnings("ignore", message=r"`(author_email|eval_env|code_permalink)` is set to None",
-                                    category=UserWarning)
-            return minari.create_dataset_from_buffers(
-                dataset_id, buffers, env=env, observation_space=spaces.Dict(obs_space),
-                action_space=_text_space(act_texts), algorithm_name=", ".join(sorted({r.meta.agent for r in recs})),
-                author=author or "multiverse export", code_permalink=None,
-                description=description or f"Multiverse episodes of {', '.join(env_ids)} (multiverse export minari)",
-                data_format="arrow", jpeg_encoding=False)
-    finally:
-        if path is not None:
-            if previous is None:
-                os.environ.pop("MINARI_DATASETS_PATH", None)
-            else:
-                os.environ["MINARI_DATASETS_PATH"] = previous
+    menvs.lookup(env_id)  # registers the built-ins and plugins with Gymnasium
+    with warnings.catch_warnings():  # Minari's advice to add an author e-mail and an eval env
+        warnings.filterwarnings("ignore", message=r"`(author_email|eval_env|code_permalink)` is set to None",
+                                category=UserWarning)
+        return minari.create_dataset_from_buffers(
+            dataset_id, buffers, env=gym.spec(env_id), observation_space=spaces.Dict(obs_space),
+            action_space=_text_space(act_texts), algorithm_name=", ".join(sorted({r.meta.agent for r in recs})),
+            author=author or "multiverse export", code_permalink=None,
+            description=description or f"Multiverse episodes of {env_id} (multiverse export minari)",
+            data_format="arrow", jpeg_encoding=False)

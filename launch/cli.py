@@ -450,14 +450,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from multiverse.agents.export import to_minari
 
     try:
-        dataset = to_minari(_episodes_arg(args), args.out, path=args.path)
+        datasets = to_minari(_episodes_arg(args), args.out, path=args.path)
     except EpisodeDataError as exc:
         raise UsageError(str(exc)) from None
-    except ValueError as exc:  # Minari's: a bad or taken dataset id
+    except ValueError as exc:  # a bad or taken dataset id
         raise UsageError(str(exc).splitlines()[0]) from None
     where = args.path or os.environ.get("MINARI_DATASETS_PATH") or "~/.minari/datasets"
-    console.print(f"wrote Minari dataset {args.out!r} under {where}: {dataset.total_episodes} episodes, "
-                  f"{dataset.total_steps} steps (minari.load_dataset({args.out!r}))")
+    if len(datasets) > 1:
+        console.print(f"{len(datasets)} env ids: one Minari dataset per env id (Minari keeps one env spec per dataset)")
+    for name, dataset in datasets.items():
+        console.print(f"wrote Minari dataset {name!r} under {where}: {dataset.total_episodes} episodes, "
+                      f"{dataset.total_steps} steps (minari.load_dataset({name!r}))")
     return 0
 
 
@@ -660,7 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Observations become Dict(text=Text[, image=Box]), actions Text (the action "
                               "strings), infos carry each step's legal actions as JSON; see multiverse.agents.export.")
     p.add_argument("dir", metavar="DIR", help="a dataset folder written by multiverse record")
-    p.add_argument("--out", required=True, metavar="NAME", help="the Minari dataset id, e.g. multiverse/catch-oracle-v0")
+    p.add_argument("--out", required=True, metavar="NAME", help="the Minari dataset id, e.g. "
+                   "multiverse/catch-oracle-v0; episodes of several env ids make one dataset per id: "
+                   "NAMESPACE/<env id, '/' as '-'>/NAME-vN")
     p.add_argument("--path", metavar="ROOT", help="Minari's datasets folder (default: MINARI_DATASETS_PATH, "
                    "else ~/.minari/datasets)")
     p.add_argument("--episode", type=int, action="append", metavar="K", help="only episode K (repeatable)")

@@ -207,11 +207,28 @@ def test_cli_renders_a_gif_from_stored_images_and_from_a_replay(multiverse_cli: 
             assert im.format == "GIF" and im.n_frames == length + 1 and min(im.size) >= 252
 
 
+def test_a_gif_has_one_frame_per_step_also_where_frames_repeat(tmp_path: Path) -> None:
+    from multiverse.agents.render import render_gif
+    from PIL import Image
+
+    # a random Maze walk bumps into walls: many frames equal the one before (GIF writers merge those)
+    (rec,) = list(read_episodes(Path(__file__).parents[1] / "agents" / "data" / "episodes-v1", [2]))
+    path, rerendered = render_gif(rec, tmp_path / "maze.gif")
+    assert rerendered and rec.episode.length == 300
+    with Image.open(path) as im:
+        assert im.n_frames == rec.episode.length + 1  # the reset's frame, then one per step
+        durations = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            durations.append(im.info["duration"])
+    assert set(durations) == {200}
+
+
 def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tmp_path: Path) -> None:
     from multiverse.agents.episodes import chromium_version
     from multiverse.agents.render import render_html
     from multiverse.envs.web.browser import LAUNCH_ARGS, chromium_path
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     record("web/LoginForm-v0", tmp_path / "ds", 1)  # text only: the viewer's images are re-rendered by replay
     (rec,) = list(read_episodes(tmp_path / "ds"))
@@ -230,6 +247,10 @@ def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tm
             page.goto(path.as_uri())
             assert page.locator("#obs").text_content() == ep.steps[0].observation
             assert page.locator("#img").get_attribute("src").startswith("data:image/png;base64,")
+            # a full-size page screenshot (the task's viewport), not the 84 x 84 observation image
+            size = [ep.randomization["viewport_width"], ep.randomization["viewport_height"]]
+            assert page.evaluate("[document.getElementById('img').naturalWidth, "
+                                 "document.getElementById('img').naturalHeight]") == size
             # a template's row shows what was typed: type(2, <text>)  ->  type(2, "alice")
             assert page.locator("#actions li.chosen").text_content().endswith(ep.steps[0].action)
             last = ep.length - 1
@@ -244,6 +265,11 @@ def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tm
             assert float(page.locator("#return").text_content()) == pytest.approx(ep.steps[0].reward, abs=1e-3)
             page.locator("#next").click()
             assert page.locator("#obs").text_content() == ep.steps[1].observation
+            page.locator("#play").click()  # plays from here to the end, then stops
+            assert page.locator("#play").text_content() == "pause"
+            expect(page.locator("#t")).to_have_text(str(ep.length), timeout=20_000)  # (the page's CSP forbids eval)
+            expect(page.locator("#play")).to_have_text("play", timeout=5_000)
+            assert page.locator("#obs").text_content() == ep.final_observation
             page.screenshot(path=str(tmp_path / "viewer.png"))
         finally:
             browser.close()
@@ -350,6 +376,7 @@ def test_export_minari_reloads_with_minari_load_dataset(multiverse_cli: str, tmp
         out = subprocess.run([multiverse_cli, "export", "minari", str(src), "--out", name], capture_output=True,
                              text=True, env=env, timeout=300)
         assert out.returncode == 0, out.stderr
+        assert name in out.stdout or src.name == "mixed"
     again = subprocess.run([multiverse_cli, "export", "minari", str(tmp_path / "px"), "--out", "multiverse/catch-oracle-v0"],
                            capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
@@ -372,7 +399,16 @@ def test_export_minari_reloads_with_minari_load_dataset(multiverse_cli: str, tmp
         assert all(ds.action_space.contains(a) for a in m.actions)
     assert ds.recover_environment().spec.id == "games/Catch-v0"
 
-    mixed = minari.load_dataset("multiverse/mixed-v0")
-    assert mixed.total_episodes == 2 and set(mixed.observation_space.spaces) == {"text"}
-    assert [ep.actions[0] for ep in mixed.iterate_episodes()] == [r.episode.steps[0].action
-                                                                 for r in read_episodes(tmp_path / "mixed")]
+    # several env ids: one Minari dataset per id, NAMESPACE/<env id with '-' for '/'>/NAME-vN (Minari's own
+    # (namespace/)(env_name/)dataset_name-vN), each with its env's spec
+    assert "multiverse/games-Catch-v0/mixed-v0" in out.stdout and "multiverse/web-LoginForm-v0/mixed-v0" in out.stdout
+    for rec in read_episodes(tmp_path / "mixed"):
+        name = rec.episode.env_id.replace("/", "-")
+        part = minari.load_dataset(f"multiverse/{name}/mixed-v0")
+        assert part.total_episodes == 1 and set(part.observation_space.spaces) == {"text"}
+        assert list(next(part.iterate_episodes()).actions) == [s.action for s in rec.episode.steps]
+        env = part.recover_environment()
+        assert env.spec.id == rec.episode.env_id
+        env.close()
+    with pytest.raises(FileNotFoundError):
+        minari.load_dataset("multiverse/mixed-v0")
