@@ -403,6 +403,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             path, note = render(episodes[0], args.render)
             console.print(f"wrote {path}{note}")
             if not args.verify:
+                _skipped_files(args)
                 return 0
         if not args.verify:
             # what the steps say (their rewards, flags and last info are read, not the texts or images): an edited
