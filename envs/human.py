@@ -246,7 +246,14 @@ def play_human(
 
         BrowserHost.get().headless = False
         _say(f"{env_id}: the page is in a Chromium window; type the actions here (q quits)")
-    env = make(env_id, render_mode="rgb_array") if window else make(env_id)
+    env = None
+    if window:
+        try:
+            env = make(env_id, render_mode="rgb_array")
+        except NotImplementedError as exc:  # a game that does not draw (no _frame_size/_draw) is played as text
+            _say(f"no window ({str(exc)[:120]}): playing in the terminal")
+            window = False
+    env = env or make(env_id)
     player: Any = None
     try:
         if window:

@@ -3,6 +3,7 @@ key events posted into pygame's queue, and a real window and a headed Chromium o
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -18,7 +19,9 @@ import pygame
 import pytest
 
 import multiverse.envs as menvs
-from multiverse.envs.human import GameWindow
+from multiverse.envs.core import GameEnv
+from multiverse.envs.games.catch import CatchEnv
+from multiverse.envs.human import GameWindow, play_human
 from multiverse.envs.play import Quit, play_episode
 
 from conftest import cli_path
@@ -103,6 +106,26 @@ def test_window_turns_keys_into_actions(env_id: str, keys: tuple[int, ...], acti
     finally:
         window.close()
         env.close()
+
+
+class NoDrawingCatch(CatchEnv):
+    """Catch without its drawing methods: a game that offers no pixels."""
+
+    _frame_size = GameEnv._frame_size
+    _draw = GameEnv._draw
+
+
+def test_a_game_that_does_not_draw_is_played_in_the_terminal_where_a_window_could_open(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    menvs.register("testonly/NoDrawing-v0", NoDrawingCatch, kind="game", max_episode_steps=20, replace=True)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "x11")  # as on a desktop: a window would open
+    monkeypatch.setattr("sys.stdin", io.StringIO("1\nq\n"))
+    stats = play_human("testonly/NoDrawing-v0", episodes=1, seed=0, options={})
+    out = capsys.readouterr().out
+    assert "no window (NoDrawingCatch was made with render_mode='rgb_array' but does not define" in out
+    assert "actions: [0] left   [1] stay   [2] right" in out
+    assert [(s.steps, s.quit) for s in stats] == [(1, True)]
 
 
 # --------------------------------------------------------------------------- a real X display (Xvfb)
