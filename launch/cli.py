@@ -620,13 +620,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--working-dir", default=".", help="uploaded to the cluster for the job (default: .)")
     p.add_argument("--submission-id", help="the job's id (default: multiverse-<config>-<time>)")
     p.add_argument("--no-wait", action="store_true", help="return once submitted instead of following the logs")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    p.set_defaults(func=cmd_submit)
-
     p.add_argument("--pip", action="append", metavar="REQ", help="a requirement the job installs (a plugin's "
                    "package name or wheel on the cluster; repeatable): runtime_env pip, a virtualenv per job")
     p.add_argument("--py-modules", action="append", metavar="PATH", help="local code shipped with the job: a package "
                    "folder, a .py file or a .whl (a plugin's wheel brings its entry points); repeatable")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    p.set_defaults(func=cmd_submit)
+
     p = sub.add_parser("record", help="record episodes of envs to a Parquet dataset folder",
                        description="Play episodes with a scripted agent or a policy checkpoint and store them, one "
                        "row per episode, in Parquet files under --out (readable with pyarrow and Ray Data).")

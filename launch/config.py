@@ -181,7 +181,9 @@ class RolloutSection(_Section):
     worker_cpus: float = Field(1.0, gt=0)
     """CPUs Ray reserves per worker."""
     max_restarts: int = Field(3, ge=-1)
-    """Times Ray restarts a dead worker (-1: always). Episodes in flight on it are lost and counted."""
+    """Dead rollout workers the pool replaces over the run (-1: every one). A death costs the episodes in flight on
+    the worker (counted); past this number a dead worker is not replaced and the run goes on with the others, and
+    stops, saying so, when none is left."""
 
 
 class RunSection(_Section):
@@ -255,6 +257,15 @@ class RunConfig(_Section):
     def eval_ids(self) -> list[str]:
         """Every env id evaluated: the training ones, then the held-out ones."""
         return self.env_ids() + [i for i in self.envs.heldout_ids if i not in self.envs.train]
+
+    def cpu_demand(self) -> tuple[float, str]:
+        """The CPUs the run's actors ask Ray for, and which fields ask for them (for messages)."""
+        ro = self.rollout
+        cpus = ro.workers * ro.worker_cpus
+        fields = f"rollout.workers={ro.workers} x rollout.worker_cpus={ro.worker_cpus:g}"
+        if self.ray.learner == "actor":  # "auto" picks an actor only where the cluster has a GPU: known after joining
+            cpus, fields = cpus + 1, fields + " + 1 for ray.learner=actor"
+        return cpus, fields
 
 
 # --------------------------------------------------------------------------- loading

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -98,12 +99,14 @@ def train(
     from multiverse.agents.losses import EnvReturnScaler
     from multiverse.agents.rollout import EpisodeSpec, compute_advantages, to_samples
     from multiverse.launch.cluster import init_ray
+    from multiverse.launch.preflight import check_start
 
     hooks = hooks or Hooks()
     console = _console()
     env_ids, eval_ids = config.env_ids(), config.eval_ids()
     pins = config.envs.params
     alg, ro = config.algorithm, config.rollout
+    check_start(config)  # what can fail before Ray or a model starts, in seconds (ConfigError)
 
     # -- run dir: a new one, or the one we resume (the checkpoint asked for, else its newest intact one)
     if resume is not None:
@@ -143,11 +146,12 @@ def train(
 
     # -- Ray, the learner, the rollout workers
     lcfg = learner_config(config)
-    needed = ro.workers * ro.worker_cpus + (1 if config.ray.learner == "actor" else 0)
-    started, where = init_ray(config.ray.address, dashboard=config.ray.dashboard, num_cpus=config.ray.num_cpus,
-                              needed_cpus=needed)
+    started, failed_start = False, None  # failed_start: the run dir to remove (see the except below)
     learner = pool = recorder = None
     try:
+        needed, cpus_for = config.cpu_demand()
+        started, where = init_ray(config.ray.address, dashboard=config.ray.dashboard, num_cpus=config.ray.num_cpus,
+                                  needed_cpus=needed, cpus_for=cpus_for)
         loss_cfg = {"clip_eps": alg.clip_eps, "entropy_coef": alg.entropy_coef, "kl_coef": alg.kl_coef,
                     "value_coef": alg.value_coef, "skip_zero_advantage": alg.skip_zero_advantage}
         learner, learner_where = make_learner(dc.asdict(lcfg), loss_cfg, placement=config.ray.learner,
@@ -338,6 +342,10 @@ def train(
             progress.stop()
         console.print(f"done: {run.path}  (multiverse plot {run.path})")
         return run.path
+    except BaseException:
+        if resume is None and not (log.metrics.rows or log.eval.rows):
+            failed_start = run.path  # a new run that failed before it logged anything: no empty run dir is left
+        raise
     finally:
         log.close()
         if recorder is not None:
@@ -348,6 +356,8 @@ def train(
             learner.close()
         if started:
             ray.shutdown()
+        if failed_start is not None:
+            shutil.rmtree(failed_start, ignore_errors=True)
 
 
 class _Recorder:

@@ -13,7 +13,9 @@ store once per update (``ray.put``); each task carries the reference in a list,
 so a worker fetches and loads them only when their version changed. A worker
 that dies (killed, out of memory) loses the task it was running: the pool
 counts those episodes, replaces the worker, and the iteration goes on with the
-others' episodes.
+others' episodes. Past ``rollout.max_restarts`` replacements a dead worker is
+dropped instead and the run goes on with the rest; with none left the pool
+raises :class:`WorkerPoolError`, one line saying what to change.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["EpisodeSummary", "LearnerService", "RolloutWorker", "Task", "TaskResult", "WorkerPool", "make_learner"]
+__all__ = ["EpisodeSummary", "LearnerService", "RolloutWorker", "Task", "TaskResult", "WorkerPool", "WorkerPoolError",
+           "make_learner"]
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -192,6 +196,10 @@ def _actor_died_errors() -> tuple[type[BaseException], ...]:
                              getattr(rex, "WorkerCrashedError", None), getattr(rex, "ObjectLostError", None)) if c)
 
 
+class WorkerPoolError(RuntimeError):
+    """Every rollout worker died and none may be replaced: the message says what to change."""
+
+
 class WorkerPool:
     """Rollout workers, the weights they act with, and fault handling (see the module docstring)."""
 
@@ -208,6 +216,7 @@ class WorkerPool:
         ray.get(self._ready)  # fail here, not mid-iteration, if a worker cannot start
         self.version, self.weights_ref = -1, None
         self.restarts = 0
+        self.dropped: set[int] = set()  # dead workers past rollout.max_restarts: never sent a task again
 
     def _new(self, index: int) -> Any:
         return self._remote.options(num_cpus=self.num_cpus, max_restarts=0, max_task_retries=0,
@@ -220,13 +229,20 @@ class WorkerPool:
         self.weights_ref = weights if isinstance(weights, ray.ObjectRef) else ray.put(weights)
         self.version += 1
 
-    def _replace(self, index: int) -> None:
+    def _replace(self, index: int) -> bool:
+        """A new worker in dead worker ``index``'s place; False (it is dropped) once rollout.max_restarts is used up."""
         import ray
 
         if self.max_restarts >= 0 and self.restarts >= self.max_restarts:
-            raise RuntimeError(
-                f"rollout worker {index} died and the pool already replaced {self.restarts} workers "
-                f"(rollout.max_restarts={self.max_restarts}); raise it, or look for why workers die (memory?)")
+            self.dropped.add(index)
+            left = len(self.handles) - len(self.dropped)
+            why = (f"rollout worker {index} died; not replaced (rollout.max_restarts={self.max_restarts}, "
+                   f"{self.restarts} replaced so far)")
+            if not left:
+                raise WorkerPoolError(f"{why} and no rollout worker is left; raise rollout.max_restarts (-1: replace "
+                                      f"every dead worker), or look for why workers die (memory?)")
+            print(f"multiverse: {why}; going on with {left} workers", file=sys.stderr, flush=True)
+            return False
         try:
             ray.kill(self.handles[index], no_restart=True)
         except Exception:
@@ -234,6 +250,7 @@ class WorkerPool:
         self.handles[index] = self._new(index)
         self._ready[index] = self.handles[index].ready.remote()
         self.restarts += 1
+        return True
 
     @property
     def pids(self) -> list[int]:
@@ -249,7 +266,7 @@ class WorkerPool:
 
         died = _actor_died_errors()
         queue = deque(tasks)
-        idle = deque(range(len(self.handles)))
+        idle = deque(i for i in range(len(self.handles)) if i not in self.dropped)
         inflight: dict[Any, tuple[int, Task]] = {}
         results: list[TaskResult | None] = [None] * len(tasks)
         position = {id(t): i for i, t in enumerate(tasks)}
@@ -273,8 +290,9 @@ class WorkerPool:
                     stats["tasks_lost"] += 1
                     if any(v[0] == w for v in inflight.values()):
                         continue  # calls queued on the dead worker fail too; replace it once
+                    if not self._replace(w):
+                        continue
                     stats["workers_restarted"] += 1
-                    self._replace(w)
                 idle.append(w)
         return results, stats
 
@@ -287,7 +305,7 @@ class WorkerPool:
         import ray
 
         try:
-            ray.get([h.close.remote() for h in self.handles], timeout=30)
+            ray.get([h.close.remote() for i, h in enumerate(self.handles) if i not in self.dropped], timeout=30)
         except Exception:
             pass
         for h in self.handles:
