@@ -356,7 +356,8 @@ def train(
             learner.close()
         if started:
             ray.shutdown()
-        if failed_start is not None:
+        # checked after the recorder closed (it writes its episodes then): a recorded episode keeps the run dir
+        if failed_start is not None and not any((failed_start / "episodes").rglob("*.parquet")):
             shutil.rmtree(failed_start, ignore_errors=True)
 
 

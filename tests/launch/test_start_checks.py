@@ -21,6 +21,8 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+#: a port where nothing listens, found once per process: the parameters below name it as {port}, filled in by the
+#: test (a port in a test's id would differ between pytest-xdist workers, which then refuse to run)
 PORT = closed_port()
 
 
@@ -33,9 +35,9 @@ PORT = closed_port()
         (["ray.num_cpus=2", "ray.learner=actor", "ray.learner_gpus=0"], {},
          "the 3 CPUs the run asks for (rollout.workers=2 x rollout.worker_cpus=1 + 1 for ray.learner=actor)"),
         # nothing listens there: ray.init retried it for minutes
-        ([f"ray.address=127.0.0.1:{PORT}"], {},
-         f"error: no Ray cluster answers at ray.address='127.0.0.1:{PORT}' (Connection refused); start its head"),
-        ([], {"RAY_ADDRESS": f"127.0.0.1:{PORT}"}, f"no Ray cluster answers at RAY_ADDRESS='127.0.0.1:{PORT}'"),
+        (["ray.address=127.0.0.1:{port}"], {},
+         "error: no Ray cluster answers at ray.address='127.0.0.1:{port}' (Connection refused); start its head"),
+        ([], {"RAY_ADDRESS": "127.0.0.1:{port}"}, "no Ray cluster answers at RAY_ADDRESS='127.0.0.1:{port}'"),
         (["ray.address=http://127.0.0.1:8265"], {}, "is an HTTP (dashboard) address; multiverse train joins a cluster"),
         (["model.name=defualt"], {}, "error: model.name: unknown model 'defualt'; did you mean 'default'?"),
         (["model.name=tiny-tset"], {}, "did you mean 'tiny-test'?"),
@@ -49,10 +51,12 @@ def test_a_run_that_cannot_start_stops_at_once_with_one_line(
         overrides: list[str], env: dict[str, str], message: str, tmp_path: Path, monkeypatch, capsys) -> None:
     import ray
 
+    overrides = [o.replace("{port}", str(PORT)) for o in overrides]
+    message = message.replace("{port}", str(PORT))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.delenv("MULTIVERSE_TIMEOUT_SCALE", raising=False)
     for k, v in env.items():
-        monkeypatch.setenv(k, v)
+        monkeypatch.setenv(k, v.replace("{port}", str(PORT)))
     ray_before = ray.is_initialized()
     start = time.monotonic()
     assert main(["train", "--config", "smoke", f"run.root={tmp_path}", *overrides]) == 2
