@@ -215,6 +215,15 @@ class BrowserHost:
             java_script_enabled=True,
             bypass_csp=False,
         )
+        try:
+            await self._set_up_context(ctx, serve)
+        except BaseException:  # not handed out: closed here, or it stays open in Chromium with its renderer
+            self.close_later(ctx)
+            raise
+        return ctx
+
+    async def _set_up_context(self, ctx: Any, serve: Callable[[str], Awaitable[tuple[int, str, bytes] | None]]) -> None:
+        """Routing (only ORIGIN is answered, by ``serve``), blocked websockets and observe.js on a new context."""
         ctx.set_default_timeout(10_000 * timeout_scale())
 
         async def handle(route: Any) -> None:
@@ -235,7 +244,6 @@ class BrowserHost:
         await ctx.route("**/*", handle)
         await ctx.route_web_socket(lambda url: True, block_socket)
         await ctx.add_init_script(self._observe_js)
-        return ctx
 
     # -- spare contexts shared between the envs of this process
 

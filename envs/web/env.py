@@ -311,15 +311,19 @@ class WebEnv(MultiverseEnv):
         """
         server = _Server(self)
         ctx = await self._host.new_context(viewport=(1000, 700), serve=server)  # type: ignore[union-attr]
-        await ctx.clock.install(time=EPOCH)
-        init = getattr(self.task, "init_script", "")
-        if init:
-            await ctx.add_init_script(init)
-        page = await ctx.new_page()
-        page.once("crash", _CRASHED.add)
-        await page.goto(ORIGIN + getattr(self.task, "blank_path", "/__blank__"), wait_until="load")
-        # Pause the page clock at a fixed instant: from here on time moves only by run_for().
-        await ctx.clock.pause_at(EPOCH + datetime.timedelta(minutes=1))
+        try:
+            await ctx.clock.install(time=EPOCH)
+            init = getattr(self.task, "init_script", "")
+            if init:
+                await ctx.add_init_script(init)
+            page = await ctx.new_page()
+            page.once("crash", _CRASHED.add)
+            await page.goto(ORIGIN + getattr(self.task, "blank_path", "/__blank__"), wait_until="load")
+            # Pause the page clock at a fixed instant: from here on time moves only by run_for().
+            await ctx.clock.pause_at(EPOCH + datetime.timedelta(minutes=1))
+        except BaseException:  # a renderer killed while the spare is made: nobody else holds the context to close it
+            self._host.close_later(ctx)  # type: ignore[union-attr]
+            raise
         return ctx, page, server
 
     async def _take_spare(self) -> tuple[Any, Any]:
