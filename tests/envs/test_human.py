@@ -23,6 +23,7 @@ from multiverse.envs.core import GameEnv
 from multiverse.envs.games.catch import CatchEnv
 from multiverse.envs.human import GameWindow, play_human
 from multiverse.envs.play import Quit, play_episode
+from multiverse.envs.web.browser import timeout_scale
 
 from conftest import cli_path
 
@@ -31,7 +32,7 @@ NO_DISPLAY = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLA
 
 def play(args: list[str], stdin: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([cli_path(), "play", *args, "--agent", "human"], input=stdin, capture_output=True,
-                          text=True, env=env or NO_DISPLAY, timeout=120)
+                          text=True, env=env or NO_DISPLAY, timeout=120 * timeout_scale())
 
 
 # --------------------------------------------------------------------------- the terminal
@@ -170,7 +171,7 @@ class Reader:
             self.text += ch
 
     def wait_for(self, needle: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * timeout_scale()  # the test command's factor for a slow host
         while needle not in self.text:
             assert time.monotonic() < deadline, f"no {needle!r} in: {self.text[-1500:]}"
             time.sleep(0.05)
@@ -188,7 +189,7 @@ def test_a_game_opens_a_window_and_a_web_task_a_headed_chromium_on_a_display(xvf
         assert "playing in a window (10 steps/s)" in out.text
         assert screen_colours(fb) > 20  # the frame and the panel's text
         proc.send_signal(signal.SIGINT)  # the end screen waits for Enter; Ctrl-C ends it too
-        assert proc.wait(30) in (0, 130), out.text
+        assert proc.wait(30 * timeout_scale()) in (0, 130), out.text
     finally:
         proc.kill()
     # a web task: the page in a visible Chromium, the actions typed in the terminal
@@ -204,7 +205,7 @@ def test_a_game_opens_a_window_and_a_web_task_a_headed_chromium_on_a_display(xvf
         assert screen_colours(fb) > 20  # the page is on the screen
         proc.stdin.write("q\n")
         proc.stdin.flush()
-        assert proc.wait(60) == 0, out.text
+        assert proc.wait(60 * timeout_scale()) == 0, out.text
         assert "no episode played" in out.text
     finally:
         proc.kill()

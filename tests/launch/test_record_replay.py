@@ -227,7 +227,7 @@ def test_a_gif_has_one_frame_per_step_also_where_frames_repeat(tmp_path: Path) -
 def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tmp_path: Path) -> None:
     from multiverse.agents.episodes import chromium_version
     from multiverse.agents.render import render_html
-    from multiverse.envs.web.browser import LAUNCH_ARGS, chromium_path
+    from multiverse.envs.web.browser import LAUNCH_ARGS, chromium_path, timeout_scale
     from playwright.sync_api import expect, sync_playwright
 
     record("web/LoginForm-v0", tmp_path / "ds", 1)  # text only: the viewer's images are re-rendered by replay
@@ -267,8 +267,9 @@ def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tm
             assert page.locator("#obs").text_content() == ep.steps[1].observation
             page.locator("#play").click()  # plays from here to the end, then stops
             assert page.locator("#play").text_content() == "pause"
-            expect(page.locator("#t")).to_have_text(str(ep.length), timeout=20_000)  # (the page's CSP forbids eval)
-            expect(page.locator("#play")).to_have_text("play", timeout=5_000)
+            # expect() polls (the page's CSP forbids eval); timeouts by the test command's factor for a slow host
+            expect(page.locator("#t")).to_have_text(str(ep.length), timeout=20_000 * timeout_scale())
+            expect(page.locator("#play")).to_have_text("play", timeout=5_000 * timeout_scale())
             assert page.locator("#obs").text_content() == ep.final_observation
             page.screenshot(path=str(tmp_path / "viewer.png"))
         finally:

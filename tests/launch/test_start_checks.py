@@ -65,7 +65,7 @@ def test_a_run_that_cannot_start_stops_at_once_with_one_line(
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []  # no run dir
     assert ray.is_initialized() == ray_before  # no Ray started
-    assert seconds < 30, seconds  # seconds of work at most (0.1 s here), where Ray and the Hub took minutes
+    assert seconds < 60, seconds  # 0.1 s here (CI runs up to 7x slower); Ray and the Hub took minutes
 
 
 def test_a_hub_model_that_is_not_cached_while_the_hub_cannot_be_reached_fails_at_once(multiverse_cli: str,
