@@ -156,10 +156,11 @@ class Learner:
             out = self.policy.evaluate(chunk)
             if getattr(loss_fn, "needs_reference", False):
                 out.ref_logdist_NA = self._reference_logdist(chunk)
+            on = {"dtype": torch.float32, "device": self.policy.device}
             tensors = {
-                "old_logp_N": torch.tensor([s.behaviour_logp for s in chunk], dtype=torch.float32),
-                "adv_N": torch.tensor([s.advantage for s in chunk], dtype=torch.float32),
-                "returns_N": torch.tensor([s.return_ for s in chunk], dtype=torch.float32),
+                "old_logp_N": torch.tensor([s.behaviour_logp for s in chunk], **on),
+                "adv_N": torch.tensor([s.advantage for s in chunk], **on),
+                "returns_N": torch.tensor([s.return_ for s in chunk], **on),
             }
             loss, metrics = loss_fn(out, tensors)
             weight = len(chunk) / n  # the loss is a micro-batch mean; weight it to the batch mean
@@ -203,7 +204,7 @@ class Learner:
             for idx, state in opt["state"].items():
                 for key, value in state.items():
                     t = value if torch.is_tensor(value) else torch.tensor(value)
-                    opt_tensors[f"{self._names[idx]}/{key}"] = t.detach().contiguous().clone()
+                    opt_tensors[f"{self._names[idx]}/{key}"] = t.detach().to("cpu", copy=True).contiguous()
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
             groups = [{k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]]
             files = {}

@@ -15,6 +15,9 @@
 * ``"tiny-test"``: a 2-layer, width-64 random Llama with a byte-level tokenizer and
   a ChatML template, built in code (nothing is downloaded): what the tests use.
 
+A model is built on the CPU (so its random parts do not depend on the device), then moved to its
+device and given its kernels (:mod:`multiverse.agents.kernels`).
+
 The cache root is ``$MULTIVERSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/multiverse``,
 else ``~/.cache/multiverse``.
 """
@@ -33,11 +36,10 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import multiverse.agents.kernels as kernel_sets
 import torch
-from multiverse.agents.fast_forward import install_fast_forward
-from multiverse.agents.joint_lora import install_joint_lora
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -85,6 +87,10 @@ class LoadedModel:
     tokenizer: Any  # transformers.PreTrainedTokenizerBase
     name: str
     source: str
+    device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
+    """Where the weights are."""
+    kernels: str = "reference"
+    """The kernel set the model runs (see multiverse.agents.kernels)."""
 
 
 def cache_root() -> Path:
@@ -228,7 +234,6 @@ def _tiny_test_model(seed: int, dtype: torch.dtype) -> LoadedModel:
         model = LlamaForCausalLM(config)
     model.to(dtype)
     model.eval()
-    install_fast_forward(model)
     return LoadedModel(model=model, tokenizer=tokenizer, name=TINY_TEST, source="built in code")
 
 
@@ -340,20 +345,8 @@ def load_tokenizer(name: str = DEFAULT_MODEL, *, cache_dir: Path | str | None = 
     return _chat_ready(name, tokenizer)
 
 
-def load_model(
-    name: str = DEFAULT_MODEL,
-    *,
-    dtype: torch.dtype | str | None = None,
-    cache_dir: Path | str | None = None,
-    seed: int = 0,
-) -> LoadedModel:
-    """Load a causal LM and its chat tokenizer.
-
-    ``name``: ``"default"``, ``"tiny-test"``, a Hugging Face model id or a local folder (checked first by
-    :func:`check_model_name`). ``dtype``: the weights' dtype (default: bf16 for ``default``, float32 for
-    ``tiny-test``, the checkpoint's own otherwise). ``seed`` only affects ``tiny-test``'s random weights.
-    Attention and MLP run in :mod:`multiverse.agents.fast_forward`'s forms (the same bits, faster).
-    """
+def _load(name: str, dtype: torch.dtype | str | None, cache_dir: Path | str | None, seed: int) -> LoadedModel:
+    """The model and tokenizer on the CPU, on transformers' own forwards."""
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     check_model_name(name)
@@ -372,13 +365,40 @@ def load_model(
         raise _unloadable(name, source, error) from error
     _chat_ready(name, tokenizer)
     model.eval()
-    install_fast_forward(model)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source)
+
+
+def _place(loaded: LoadedModel, device: str, kernels: str) -> LoadedModel:
+    """Move the model to ``device`` (``auto`` resolved here) and install ``kernels`` there."""
+    loaded.device = kernel_sets.resolve_device(device)
+    loaded.model.to(loaded.device)
+    loaded.kernels = kernel_sets.install(loaded.model, kernels, loaded.device).name
+    return loaded
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    dtype: torch.dtype | str | None = None,
+    cache_dir: Path | str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    kernels: str = "auto",
+) -> LoadedModel:
+    """Load a causal LM and its chat tokenizer.
+
+    ``name``: ``"default"``, ``"tiny-test"``, a Hugging Face model id or a local folder (checked first by
+    :func:`check_model_name`). ``dtype``: the weights' dtype (default: bf16 for ``default``, float32 for
+    ``tiny-test``, the checkpoint's own otherwise). ``seed`` only affects ``tiny-test``'s random weights.
+    ``device`` and ``kernels``: as in :class:`ModelConfig` (``auto``: CUDA where there is one; the fused CPU
+    kernels on a CPU).
+    """
+    return _place(_load(name, dtype, cache_dir, seed), device, kernels)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Which model the policy uses and what of it trains."""
+    """Which model the policy uses, what of it trains, and what computes it."""
 
     name: str = DEFAULT_MODEL
     """'default' (packaged SmolLM2-135M-Instruct), 'tiny-test', a Hugging Face model id or a local folder."""
@@ -399,21 +419,32 @@ class ModelConfig:
     """Add a value head (a linear layer on the last prompt token's final hidden state) for GAE."""
     seed: int = 0
     """Seed for the random parts: tiny-test's weights and the LoRA A matrices."""
+    device: str = "auto"
+    """Where the policy's weights and tensors live: 'auto' (a CUDA GPU where the process sees one, else the CPU),
+    'cpu', 'cuda' or 'cuda:N'."""
+    kernels: Literal["auto", "reference", "cpu_fused"] = "auto"
+    """What computes the forward: 'reference' (plain transformers + peft, any device), 'cpu_fused' (fused CPU
+    kernels: the same values, faster on a CPU) or 'auto' (cpu_fused when every policy of the run is on a CPU,
+    else reference)."""
 
     def __post_init__(self) -> None:
         if self.lora and self.lora_rank < 1:
             raise ValueError(f"lora_rank must be >= 1, got {self.lora_rank}")
         if self.dtype not in (None, "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be None, 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+        kernel_sets.check_device_spec(self.device)
+        # a named device is checked against named kernels now (cpu_fused on cuda); auto is resolved at build
+        kernel_sets.choose_kernels(self.kernels, [] if self.device == "auto" else [self.device])
 
 
 def build_model(config: ModelConfig, *, cache_dir: Path | str | None = None) -> LoadedModel:
-    """Load the model of ``config`` and, with ``lora``, wrap it in peft LoRA adapters (base frozen).
+    """Load the model of ``config`` and, with ``lora``, wrap it in peft LoRA adapters (base frozen); then move it
+    to ``config.device`` and install ``config.kernels`` (``auto`` resolved for this process's device).
 
     Two calls with the same config build the same trainable tensors with the same initial values, so
     weights from one (``Policy.get_weights``) load into the other."""
     dtype = config.dtype or (None if config.lora else "float32")
-    loaded = load_model(config.name, dtype=dtype, cache_dir=cache_dir, seed=config.seed)
+    loaded = _load(config.name, dtype, cache_dir, config.seed)
     if config.lora:
         from peft import LoraConfig, get_peft_model
 
@@ -429,9 +460,8 @@ def build_model(config: ModelConfig, *, cache_dir: Path | str | None = None) -> 
             warnings.simplefilter("ignore", FutureWarning)  # peft calls a transformers API renamed in v5
             torch.manual_seed(config.seed)
             loaded.model = get_peft_model(loaded.model, lora)
-        install_joint_lora(loaded.model)  # the adapters ride in the base matmuls: see multiverse.agents.joint_lora
     else:
         for p in loaded.model.parameters():
             p.requires_grad_(True)
     loaded.model.eval()  # no dropout anywhere: acting and re-scoring must agree
-    return loaded
+    return _place(loaded, config.device, config.kernels)

@@ -20,6 +20,11 @@ samples a closing-quote token (forced at ``max_text_tokens``). The action is
 ``prefix + '"' + text + '"' + suffix``; its log-prob adds the constrained,
 temperature-scaled token log-probs, which :meth:`Policy.evaluate` recomputes
 exactly for training.
+
+Device. The policy runs where its model's weights are (``Policy.device``): every tensor it makes is made
+there and autocast runs for that device type; sampling draws on the CPU from the (small) distributions, so a
+seeded generator gives the same choices on any device. Which kernels compute the forward is the model's
+business (:mod:`multiverse.agents.kernels`); the policy never asks.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import torch
-from multiverse.agents.joint_lora import share_base_weights
+from multiverse.agents.kernels import share_weights
 from multiverse.agents.prompt import PromptConfig, Turn, build_prompt
 
 __all__ = ["TEXT_SLOT", "Candidates", "Decision", "Policy", "PolicyConfig", "PolicyOutput", "score_naive"]
@@ -54,7 +59,7 @@ class PolicyConfig:
     score_norm: Literal["sum", "mean"] = "sum"
     """Candidate score: summed token log-probs (the sequence likelihood) or their mean (favours long actions less)."""
     compute_dtype: Literal["bfloat16", "float32"] = "bfloat16"
-    """CPU autocast dtype for the transformer's matmuls; float32 for exact comparisons."""
+    """Autocast dtype for the transformer's matmuls (on the model's device); float32 for exact comparisons."""
     num_threads: int | None = None
     """torch.set_num_threads for this process (None: leave it). Use 1 when envs run beside the policy."""
     rows_per_forward: int = 8
@@ -153,8 +158,10 @@ def _pack(
     gens: Sequence[tuple[int, Sequence[int]]] | None,
     pad_id: int,
     max_text_tokens: int,
+    device: torch.device,
 ) -> _Packed:
-    """One row per item: prompt, then each candidate block; ``gens[i] = (chosen, gen_ids)`` extends the chosen block."""
+    """One row per item: prompt, then each candidate block; ``gens[i] = (chosen, gen_ids)`` extends the chosen block.
+    Its tensors are made on ``device``."""
     B = len(prompts)
     ids_rows: list[list[int]] = []
     pos_rows: list[list[int]] = []
@@ -202,19 +209,19 @@ def _pack(
         seg_rows.append(seg)
     L = max(len(r) for r in ids_rows)
     pad = lambda rows, value: [r + [value] * (L - len(r)) for r in rows]
-    t = functools.partial(torch.tensor, dtype=torch.long)
+    t = functools.partial(torch.tensor, dtype=torch.long, device=device)
     seg = t(pad(seg_rows, -1))
-    idx = torch.arange(L)
+    idx = torch.arange(L, device=device)
     causal_LL = idx[:, None] >= idx[None, :]
     seg_q, seg_k = seg[:, :, None], seg[:, None, :]
     allowed = causal_LL[None] & (seg_k >= 0) & ((seg_k == 0) | (seg_k == seg_q))
     # Padding queries see the prompt and themselves, so no softmax row is empty (their outputs are never read).
-    allowed |= torch.eye(L, dtype=torch.bool)[None] & (seg_q < 0)
+    allowed |= torch.eye(L, dtype=torch.bool, device=device)[None] & (seg_q < 0)
     return _Packed(
         t(pad(ids_rows, pad_id)), t(pad(pos_rows, 0)), allowed[:, None], t(last_prompt),
         t(tok_row), t(tok_pos), t(tok_target), t(tok_block),
         t(block_item), t(block_slot), t(block_len),
-        t(gen_row), t(gen_pos), t(gen_target), torch.tensor(gen_forced, dtype=torch.bool),
+        t(gen_row), t(gen_pos), t(gen_target), torch.tensor(gen_forced, dtype=torch.bool, device=device),
         max_cands,
     )
 
@@ -230,7 +237,8 @@ def _attention_mask(allowed_B1LL: torch.Tensor, dtype: torch.dtype) -> torch.Ten
     sdpa given the boolean mask converts it to this in every layer (the same values, ~1% of a forward).
     No row is all -inf: padding queries see themselves (see ``_pack``).
     """
-    return torch.zeros(allowed_B1LL.shape, dtype=dtype).masked_fill_(~allowed_B1LL, float("-inf"))
+    return torch.zeros(allowed_B1LL.shape, dtype=dtype, device=allowed_B1LL.device).masked_fill_(~allowed_B1LL,
+                                                                                                 float("-inf"))
 
 
 #: positions per chunk of the LM head's log-softmax: a chunk's float32 logits (3 MB for a 49k
@@ -259,13 +267,15 @@ class Policy:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
+        #: where the model's weights are, and so every tensor the policy makes
+        self.device: torch.device = next(model.parameters()).device
         if config.num_threads:
             torch.set_num_threads(int(config.num_threads))
         hidden = _base(model).config.hidden_size
         # The value head reads the LM's final hidden state at the last prompt token; zero-init so V starts at 0.
         self.value_head: torch.nn.Linear | None = None
         if value_head:
-            self.value_head = torch.nn.Linear(hidden, 1, dtype=torch.float32)
+            self.value_head = torch.nn.Linear(hidden, 1, dtype=torch.float32, device=self.device)
             torch.nn.init.zeros_(self.value_head.weight)
             torch.nn.init.zeros_(self.value_head.bias)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -319,7 +329,7 @@ class Policy:
         """(text_V, close_V) bool masks over the vocabulary: tokens allowed inside free text, closing quotes."""
         if self._text_masks is None:
             V = _base(self.model).get_output_embeddings().weight.shape[0]
-            text, close = torch.zeros(V, dtype=torch.bool), torch.zeros(V, dtype=torch.bool)
+            text, close = [False] * V, [False] * V  # filled here, then made on the device in one copy
             special = set(self.tokenizer.all_special_ids) | set(getattr(self.tokenizer, "added_tokens_decoder", {}) or {})
             for i in range(min(V, len(self.tokenizer))):
                 if i in special:
@@ -329,22 +339,24 @@ class Policy:
                     close[i] = True
                 elif s and s.isprintable() and not any(c in s for c in '"\\\ufffd'):
                     text[i] = True
-            if not close.any():
+            if not any(close):
                 raise ValueError("the tokenizer has no token for a lone '\"', so <text> templates cannot be closed")
-            self._text_masks = (text, close)
+            self._text_masks = (torch.tensor(text, dtype=torch.bool, device=self.device),
+                                torch.tensor(close, dtype=torch.bool, device=self.device))
         return self._text_masks
 
     # -- forward passes
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         enabled = self.config.compute_dtype == "bfloat16"
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _forward(self, packed: _Packed, temperature: float, chosen: Sequence[int] | None) -> PolicyOutput:
         base = _base(self.model)
         decoder, head = base.get_decoder(), base.get_output_embeddings()
+        kind = self.device.type
         with self._autocast():
-            dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else head.weight.dtype
+            dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else head.weight.dtype
             mask = _attention_mask(packed.allowed_B1LL, dtype)
             hidden_BLH = decoder(
                 input_ids=packed.input_ids_BL, attention_mask=mask, position_ids=packed.position_ids_BL, use_cache=False
@@ -354,19 +366,20 @@ class Policy:
             logits_TV = head(hidden_BLH[packed.tok_row_T, packed.tok_pos_T])
         tok_logp_T = _target_logp(logits_TV, packed.tok_target_T)
         K = packed.block_item_K.shape[0]
-        scores_K = torch.zeros(K, dtype=torch.float32).index_add(0, packed.tok_block_T, tok_logp_T)
+        scores_K = torch.zeros(K, dtype=torch.float32, device=self.device).index_add(0, packed.tok_block_T, tok_logp_T)
         if self.config.score_norm == "mean":
             scores_K = scores_K / packed.block_len_K.clamp(min=1)
         N = packed.input_ids_BL.shape[0]
-        scores_NA = torch.full((N, packed.max_cands), PAD_SCORE, dtype=torch.float32)
+        scores_NA = torch.full((N, packed.max_cands), PAD_SCORE, dtype=torch.float32, device=self.device)
         scores_NA = scores_NA.index_put((packed.block_item_K, packed.block_slot_K), scores_K)
-        mask_NA = torch.zeros((N, packed.max_cands), dtype=torch.bool)
+        mask_NA = torch.zeros((N, packed.max_cands), dtype=torch.bool, device=self.device)
         mask_NA[packed.block_item_K, packed.block_slot_K] = True
         logdist_NA = (scores_NA / temperature).log_softmax(-1)
         if chosen is not None:
-            logp_N = logdist_NA[torch.arange(N), torch.tensor(list(chosen), dtype=torch.long)]
+            logp_N = logdist_NA[torch.arange(N, device=self.device),
+                                torch.tensor(list(chosen), dtype=torch.long, device=self.device)]
         else:
-            logp_N = torch.zeros(N)
+            logp_N = torch.zeros(N, device=self.device)
         if packed.gen_row_G.numel():
             with self._autocast():
                 gen_logits_GV = head(hidden_BLH[packed.gen_row_G, packed.gen_pos_G])
@@ -377,7 +390,7 @@ class Policy:
             logp_N = logp_N.index_add(0, packed.gen_row_G, gen_logp_G)
         values_N = None
         if self.value_head is not None:
-            h_BH = hidden_BLH[torch.arange(N), packed.last_prompt_B].float()
+            h_BH = hidden_BLH[torch.arange(N, device=self.device), packed.last_prompt_B].float()
             values_N = self.value_head(h_BH).squeeze(-1)
         return PolicyOutput(logp_N, logdist_NA, mask_NA, values_N, scores_NA)
 
@@ -390,6 +403,7 @@ class Policy:
             [(it.index, tuple(it.gen_ids)) for it in items],
             self.pad_id,
             self.config.max_text_tokens,
+            self.device,
         )
         return self._forward(packed, T, [it.index for it in items])
 
@@ -399,7 +413,7 @@ class Policy:
         with torch.inference_mode():
             for start in range(0, len(turns), self.config.rows_per_forward):
                 chunk = [self.encode(t) for t in turns[start:start + self.config.rows_per_forward]]
-                packed = _pack([c[0] for c in chunk], [c[1].blocks for c in chunk], None, self.pad_id, 1)
+                packed = _pack([c[0] for c in chunk], [c[1].blocks for c in chunk], None, self.pad_id, 1, self.device)
                 res = self._forward(packed, 1.0, None)
                 out += [res.scores_NA[i, : len(c[1].blocks)] for i, c in enumerate(chunk)]
         return out
@@ -418,10 +432,11 @@ class Policy:
         decisions: list[Decision] = []
         for start in range(0, len(turns), self.config.rows_per_forward):
             encoded = [self.encode(t) for t in turns[start:start + self.config.rows_per_forward]]
-            packed = _pack([e[0] for e in encoded], [e[1].blocks for e in encoded], None, self.pad_id, 1)
+            packed = _pack([e[0] for e in encoded], [e[1].blocks for e in encoded], None, self.pad_id, 1, self.device)
             out = self._forward(packed, T, None)
+            logdist_NA = out.logdist_NA.cpu()  # sampled on the CPU: the same draws on every device
             for i, (prompt_ids, cands, dropped) in enumerate(encoded):
-                logdist_A = out.logdist_NA[i, : len(cands.blocks)]
+                logdist_A = logdist_NA[i, : len(cands.blocks)]
                 probs_A = logdist_A.exp()
                 k = int(torch.argmax(logdist_A)) if greedy else int(torch.multinomial(probs_A, 1, generator=generator))
                 action, gen_ids, logp = cands.actions[k], (), float(logdist_A[k])
@@ -442,7 +457,7 @@ class Policy:
         base = _base(self.model)
         decoder, head = base.get_decoder(), base.get_output_embeddings()
         text_V, close_V = self.text_masks()
-        ids = torch.tensor([list(prompt_ids) + list(prefix_ids)], dtype=torch.long)
+        ids = torch.tensor([list(prompt_ids) + list(prefix_ids)], dtype=torch.long, device=self.device)
         past, out_ids, logp = None, [], 0.0
         for step in range(self.config.max_text_tokens):
             with self._autocast():
@@ -450,13 +465,13 @@ class Policy:
                 logits_V = head(res.last_hidden_state[0, -1]).float()
             past = res.past_key_values
             allowed_V = close_V if step == self.config.max_text_tokens - 1 else (text_V | close_V)
-            logp_V = (logits_V / temperature).masked_fill(~allowed_V, float("-inf")).log_softmax(-1)
+            logp_V = (logits_V / temperature).masked_fill(~allowed_V, float("-inf")).log_softmax(-1).cpu()
             tok = int(torch.argmax(logp_V)) if greedy else int(torch.multinomial(logp_V.exp(), 1, generator=generator))
             logp += float(logp_V[tok])
             out_ids.append(tok)
             if close_V[tok]:
                 break
-            ids = torch.tensor([[tok]], dtype=torch.long)
+            ids = torch.tensor([[tok]], dtype=torch.long, device=self.device)
         return tuple(out_ids), logp, self.tokenizer.decode(out_ids[:-1])
 
     # -- weights
@@ -469,14 +484,14 @@ class Policy:
         return params
 
     def for_rollout(self) -> Policy:
-        """Make this policy an acting-only replica: adapters in bf16, base weights held once.
+        """Make this policy an acting-only replica: adapters in bf16, each weight held once.
 
-        The policy's LoRA linears run in the joint form (:mod:`multiverse.agents.joint_lora`); acting
-        (no gradients) uses joint weights ``[W, s B]`` cached per weight version. A learner keeps its own
-        base weights beside that cache; a replica makes its base weights views into it, so it holds
-        each linear once. The adapters are stored in bf16, which is what the joint weights use anyway.
-        Scores are bit-identical to the learner's (a test compares ``act``). Not for a policy that
-        trains. Returns ``self``; a no-op without LoRA, with float32 compute or float32 base weights.
+        The adapters are stored in bf16, which bf16 autocast computes with anyway, and the kernels hold
+        the weights once in the layout they compute with (:func:`multiverse.agents.kernels.share_weights`:
+        the fused CPU kernels make base weights views of their joint weights, which a learner keeps
+        beside its own). Scores are bit-identical to the learner's on the same kernels (a test compares
+        ``act``). Not for a policy that trains. Returns ``self``; a no-op without LoRA, with float32
+        compute or float32 base weights.
         """
         if self.config.compute_dtype != "bfloat16":
             return self
@@ -487,12 +502,12 @@ class Policy:
             for name, param in self.model.named_parameters():
                 if "lora_" in name and param.dtype != torch.bfloat16:
                     param.data = param.data.to(torch.bfloat16)
-        share_base_weights(self.model, torch.bfloat16)
+        share_weights(self.model, torch.bfloat16)
         return self
 
     def get_weights(self) -> dict[str, torch.Tensor]:
-        """A copy of the trainable tensors, by name (what a learner broadcasts to rollout replicas)."""
-        return {n: p.detach().clone() for n, p in self.trainable_parameters().items()}
+        """A copy of the trainable tensors on the CPU, by name (what a learner broadcasts to rollout replicas)."""
+        return {n: p.detach().to("cpu", copy=True) for n, p in self.trainable_parameters().items()}
 
     def set_weights(self, weights: Mapping[str, torch.Tensor]) -> None:
         """Load trainable tensors from :meth:`get_weights` of a policy built the same way."""
@@ -522,10 +537,10 @@ def score_naive(policy: Policy, prompt_ids: Sequence[int], candidates: Candidate
     scores = []
     P = len(prompt_ids)
     for block in candidates.blocks:
-        ids = torch.tensor([list(prompt_ids) + list(block)], dtype=torch.long)
+        ids = torch.tensor([list(prompt_ids) + list(block)], dtype=torch.long, device=policy.device)
         with policy._autocast():
             logits_LV = base(input_ids=ids).logits[0]
         logp_LV = logits_LV.float().log_softmax(-1)
-        targets = torch.tensor(list(block), dtype=torch.long)
+        targets = torch.tensor(list(block), dtype=torch.long, device=policy.device)
         scores.append(logp_LV[P - 1 : P - 1 + len(block)].gather(1, targets[:, None]).sum())
     return torch.stack(scores)

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     policy = Policy(loaded.model, loaded.tokenizer, learner.config.policy).for_rollout()
     policy.set_weights(learner.get_weights())
     result["act_policy"] = ("rollout replica (Policy.for_rollout): LoRA linears as joint matmuls [x, A x] @ [W, s B]^T "
-                            "(multiverse.agents.joint_lora), q/k/v and gate/up sharing one")
+                            "(multiverse.agents.kernels.joint_lora), q/k/v and gate/up sharing one")
     config = policy.model.get_base_model().config
     turn = make_turn(policy.tokenizer, args.prompt_tokens, policy)
     prompt_ids, cands, _ = policy.encode(turn)

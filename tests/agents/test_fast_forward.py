@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 from agent_helpers import _turns_for_learner, tiny_lora
-from multiverse.agents import joint_lora
-from multiverse.agents.fast_forward import ATTENTION, GATED_MLPS
+from multiverse.agents.kernels import Handoff, joint_lora
+from multiverse.agents.kernels.fast_forward import ATTENTION, GATED_MLPS
 from multiverse.agents.policy import Policy
 
 
@@ -32,8 +32,15 @@ def test_fast_forms_are_installed_and_give_transformers_bits_in_bf16(monkeypatch
     assert base.config.num_key_value_heads < base.config.num_attention_heads  # grouped heads: the case it changes
     assert all("forward" in layer.mlp.__dict__ and "forward" in layer.input_layernorm.__dict__ for layer in base.model.layers)
     buffers = []
-    input_buffer = joint_lora._JointGroup.input_buffer
-    monkeypatch.setattr(joint_lora._JointGroup, "input_buffer", lambda g, *a: buffers.append(g) or input_buffer(g, *a))
+    offer = Handoff.buffer
+
+    def counted(handoff: Handoff, *args):
+        out = offer(handoff, *args)
+        if out is not None:
+            buffers.append(handoff)
+        return out
+
+    monkeypatch.setattr(Handoff, "buffer", counted)
     turns = _turns_for_learner()
     for a, b in zip(fast.score(turns), own.score(turns)):
         assert torch.equal(a, b), (a, b)

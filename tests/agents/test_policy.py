@@ -150,15 +150,16 @@ def test_lora_weights_are_only_the_adapters_and_transfer() -> None:
     assert a[0].value != 0.0  # the value head is live
 
 
-@pytest.mark.parametrize("alpha", [16.0, 12.0])
-def test_a_rollout_replica_acts_bit_identically(alpha: float) -> None:
-    """Policy.for_rollout stores the adapters in bf16 and holds each base linear once (views into the
-    joint weights): the same scores as the learner's float32 adapters under autocast, whether the
-    learner scores with gradients (its PPO ratios) or without (acting)."""
+@pytest.mark.parametrize("alpha, kernels", [(16.0, "cpu_fused"), (12.0, "cpu_fused"), (12.0, "reference")])
+def test_a_rollout_replica_acts_bit_identically(alpha: float, kernels: str) -> None:
+    """Policy.for_rollout stores the adapters in bf16 and, on the fused CPU kernels, holds each base linear
+    once (views into the joint weights): the same scores as the learner's float32 adapters under autocast,
+    whether the learner scores with gradients (its PPO ratios) or without (acting), on either kernel set."""
     bf16 = PolicyConfig(compute_dtype="bfloat16")
 
     def build() -> Policy:
-        loaded = build_model(ModelConfig(name="tiny-test", lora=True, lora_alpha=alpha, dtype="bfloat16"))
+        loaded = build_model(ModelConfig(name="tiny-test", lora=True, lora_alpha=alpha, dtype="bfloat16",
+                                         kernels=kernels))
         return Policy(loaded.model, loaded.tokenizer, bf16)
 
     learner, replica = build(), build().for_rollout().for_rollout()  # a second call changes nothing
@@ -185,7 +186,8 @@ def test_a_rollout_replica_acts_bit_identically(alpha: float) -> None:
         attn = policy.model.get_base_model().model.layers[0].self_attn
         return {m.base_layer.weight.untyped_storage().data_ptr() for m in (attn.q_proj, attn.k_proj, attn.v_proj)}
 
-    assert len(qkv_storages(replica)) == 1  # q, k and v share one joint weight; the learner keeps its own three
+    # fused: q, k and v share one joint weight; the learner keeps its own three (reference: peft's three)
+    assert len(qkv_storages(replica)) == (1 if kernels == "cpu_fused" else 3)
     assert len(qkv_storages(learner)) == 3
     float32_base = tiny_policy(lora=True).for_rollout()  # float32 base weights: left alone
     assert {p.dtype for p in float32_base.trainable_parameters().values()} == {torch.float32}

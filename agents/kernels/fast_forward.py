@@ -1,4 +1,6 @@
-"""Two leaner eager forms of transformers' decoder pieces, computing the same bits as transformers' own.
+"""Two leaner eager forms of transformers' decoder pieces on a CPU, computing the same bits as transformers' own.
+
+Part of the ``cpu_fused`` kernels (:mod:`multiverse.agents.kernels`).
 
 * **Attention** (``multiverse_sdpa``): transformers' ``sdpa`` given a mask copies the grouped key and
   value heads of a GQA model (SmolLM2: 3 for 9 query heads) out to full size in every layer, because
@@ -8,7 +10,7 @@
   with transformers' attention and mask interfaces and set on the model by :func:`install_fast_forward`.
 * **MLP** (Llama-style ``down(act(gate(x)) * up(x))`` with SiLU): without gradients the activation
   runs in place on the gate projection's output and the product goes straight into the down
-  projection's joint LoRA input where it has one (:func:`multiverse.agents.joint_lora.joint_input`),
+  projection's joint LoRA input where it has one (its :class:`~multiverse.agents.kernels.handoff.Handoff`),
   instead of filling two fresh (tokens x intermediate) tensors. With gradients it is transformers'
   forward (SiLU's backward needs its input).
 
@@ -23,7 +25,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from multiverse.agents.joint_lora import joint_input
+from multiverse.agents.kernels.joint_lora import handoff_of
 from transformers import AttentionInterface
 from transformers.activations import SiLUActivation
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -43,7 +45,7 @@ def multiverse_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Ten
     """transformers' ``sdpa`` attention, reading grouped key/value heads in place when a mask is given."""
     grouped = query.shape[1] != key.shape[1]
     special = kwargs.get("softcap") is not None or kwargs.get("position_bias") is not None or kwargs.get("cache") is not None
-    if attention_mask is None or not grouped or query.shape[2] != key.shape[2] or special or query.device.type != "cpu":
+    if attention_mask is None or not grouped or query.shape[2] != key.shape[2] or special:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling,
@@ -60,18 +62,23 @@ def _mlp_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
         return type(self).forward(self, x)
     up = self.up_proj(x)
     act = F.silu(self.gate_proj(x), inplace=True)
-    out = joint_input(self.down_proj, act.shape, act.dtype)  # down's joint matmul input, where it has one
+    handoff = self._handoff  # into down's joint matmul input, where it has one
+    out = handoff.buffer(act.shape, act.dtype, act.device) if handoff is not None else None
     return self.down_proj(torch.mul(act, up, out=out) if out is not None else act.mul_(up))
 
 
 def install_fast_forward(model: torch.nn.Module) -> None:
-    """Use both forms in ``model`` (a transformers model, before any peft wrapping). Idempotent.
+    """Use both forms in ``model`` (a transformers model, peft-wrapped or not: after
+    :func:`~multiverse.agents.kernels.joint_lora.install_joint_lora`, whose hand-offs the MLP writes into).
+    Idempotent.
 
     The attention form applies where the model is on ``sdpa``; the MLP form to the gated SiLU MLPs
     of :data:`GATED_MLPS`.
     """
-    if getattr(model.config, "_attn_implementation", None) == "sdpa" and model._can_set_attn_implementation():
-        model.set_attn_implementation(ATTENTION)
-    for m in model.modules():
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(base.config, "_attn_implementation", None) == "sdpa" and base._can_set_attn_implementation():
+        base.set_attn_implementation(ATTENTION)
+    for m in base.modules():
         if type(m).__name__ in GATED_MLPS and isinstance(getattr(m, "act_fn", None), (SiLUActivation, torch.nn.SiLU)):
+            m._handoff = handoff_of(m.down_proj)
             m.forward = types.MethodType(_mlp_forward, m)

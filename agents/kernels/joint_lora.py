@@ -17,9 +17,10 @@ base weights. LoRA layers that are not plain (several adapters, DoRA, merged, a 
 training, ``disable_adapter()``) run peft's own forward.
 
 Without gradients the concatenation is skipped where the input's producer can write into a wider
-buffer (:func:`joint_input`): the RMSNorms before q/k/v and gate/up, and the MLP's product before
-down; the group then writes ``A x`` into the buffer's last r columns. Same values, one copy of the
-input fewer per group (1.014-1.027x per scoring forward, paired calls).
+buffer: each group owns a :class:`~multiverse.agents.kernels.handoff.Handoff` that the RMSNorm before
+q/k/v and gate/up (installed here) and the MLP's product before down (:mod:`.fast_forward`) write into;
+the group then writes ``A x`` into the buffer's last r columns. Same values, one copy of the input fewer
+per group (1.014-1.027x per scoring forward, paired calls).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from multiverse.agents.kernels.handoff import Handoff
 
-__all__ = ["install_joint_lora", "joint_input", "share_base_weights"]
+__all__ = ["handoff_of", "install_joint_lora", "share_base_weights"]
 
 #: sibling projections that read the same input in HF decoders (Llama, Mistral, Qwen2, SmolLM, ...)
 SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
@@ -89,7 +91,8 @@ class _JointGroup:
         self._cache: tuple[tuple, torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._stash: tuple[torch.Tensor, dict[int, torch.Tensor]] | None = None
         self.rank = sum(m.lora_A["default"].weight.shape[0] for m in members)
-        self._joined: tuple[torch.Tensor, torch.Tensor] | None = None  # (input view, its buffer), see joint_input
+        #: where the producer of this group's input may write it, ``A x``'s r columns left free
+        self.handoff = Handoff(self.k, self.rank, self.compute_dtype)
 
     def _adapters(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(the members' A stacked, their ``s B`` as diagonal blocks) in ``dtype``, differentiable."""
@@ -102,13 +105,15 @@ class _JointGroup:
         biases = [m.base_layer.bias for m in self.members]
         if all(b is None for b in biases):
             return None
-        return torch.cat([b.detach().to(dtype) if b is not None else torch.zeros(w, dtype=dtype)
+        device = self.members[0].base_layer.weight.device
+        return torch.cat([b.detach().to(dtype) if b is not None else torch.zeros(w, dtype=dtype, device=device)
                           for b, w in zip(biases, self.widths)])
 
     @torch.no_grad()
     def assemble(self, blocks: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """The joint weight ``[stacked base weights | blocks]`` in ``blocks``' dtype (written into ``out``)."""
-        W = out if out is not None else torch.empty(sum(self.widths), self.k + blocks.shape[1], dtype=blocks.dtype)
+        W = out if out is not None else torch.empty(sum(self.widths), self.k + blocks.shape[1], dtype=blocks.dtype,
+                                                    device=blocks.device)
         for m, rows in zip(self.members, self.rows):
             if m.base_layer.weight.data_ptr() != W[rows.start].data_ptr():  # not already a view of W (share_base)
                 W[rows, :self.k].copy_(m.base_layer.weight)
@@ -141,29 +146,23 @@ class _JointGroup:
 
     def compute_dtype(self) -> torch.dtype:
         """The dtype the joint matmul runs in: autocast's, else the base weights'."""
-        return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else self.members[0].base_layer.weight.dtype
-
-    def input_buffer(self, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
-        """A tensor of ``shape`` for this group's input, whose rows continue with r free columns: the
-        group writes ``A x`` there instead of concatenating (see :func:`joint_input`)."""
-        buf = torch.empty(*shape[:-1], self.k + self.rank, dtype=dtype)
-        view = buf[..., :self.k]
-        self._joined = (view, buf)
-        return view
+        weight = self.members[0].base_layer.weight
+        kind = weight.device.type
+        return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else weight.dtype
 
     def _compute(self, x: torch.Tensor) -> list[torch.Tensor]:
         dtype = self.compute_dtype()
         x2 = x.reshape(-1, self.k).to(dtype)
         adapters = [t for m in self.members for t in (m.lora_A["default"].weight, m.lora_B["default"].weight)]
-        joined, self._joined = self._joined, None
+        joined = self.handoff.take(x)  # [x | r free columns] when the producer wrote x there
         if torch.is_grad_enabled() and any(t.requires_grad for t in adapters):
             A, blocks = self._adapters(dtype)
             X = torch.cat([x2, F.linear(x2, A)], 1)
             out = _JointMatmul.apply(X, blocks, self._bias(dtype), self)
         else:
             A, W, bias = self._cached(dtype)
-            if joined is not None and joined[0] is x and x.dtype == dtype:
-                X = joined[1].view(-1, self.k + self.rank)  # x is its first k columns already
+            if joined is not None and x.dtype == dtype:
+                X = joined.view(-1, self.k + self.rank)  # x is its first k columns already
                 X[:, self.k:] = F.linear(x2, A)
             else:
                 X = torch.cat([x2, F.linear(x2, A)], 1)
@@ -188,7 +187,7 @@ def _joint_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> tor
     dropout = self.lora_dropout["default"]
     if (args or kwargs or self.disable_adapters or self.merged or list(self.active_adapters) != ["default"]
             or (self.training and not isinstance(dropout, torch.nn.Identity))):
-        group._joined = None  # a buffer written for the joint matmul goes unused
+        group.handoff.drop()  # a buffer written for the joint matmul goes unused
         return type(self).forward(self, x, *args, **kwargs)
     return group.output(x, index)
 
@@ -217,27 +216,24 @@ def install_joint_lora(model: torch.nn.Module) -> int:
         for norm_name, block_name, proj_name in NORM_FEEDS:
             norm = getattr(layer, norm_name, None)
             proj = getattr(getattr(layer, block_name, None), proj_name, None)
-            if type(norm).__name__ in RMS_NORMS and hasattr(proj, "_joint_lora"):
-                norm._feeds = proj
+            handoff = handoff_of(proj)
+            if type(norm).__name__ in RMS_NORMS and handoff is not None:
+                norm._handoff = handoff
                 norm.forward = types.MethodType(_norm_forward, norm)
     return count
 
 
-def joint_input(consumer: Any, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor | None:
-    """Where a producer may write the input of ``consumer`` (a linear), so that the joint matmul needs
-    no concatenation; ``None`` where that would not help (gradients on, not a joint LoRA linear, not the
-    matmul's dtype). The producer writes it last and passes that very tensor to ``consumer``."""
-    if torch.is_grad_enabled() or not hasattr(consumer, "_joint_lora"):
-        return None
-    group = consumer._joint_lora[0]
-    return group.input_buffer(shape, dtype) if dtype == group.compute_dtype() else None
+def handoff_of(consumer: Any) -> Handoff | None:
+    """The hand-off into ``consumer``'s joint matmul, where it is a joint LoRA linear (else None)."""
+    joint = getattr(consumer, "_joint_lora", None)
+    return joint[0].handoff if joint is not None else None
 
 
 def _norm_forward(self: Any, h: torch.Tensor) -> torch.Tensor:
     """transformers' RMSNorm (same ops, same bits), writing its output where the next joint matmul wants it."""
     x = h.to(torch.float32)
     x = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)).to(h.dtype)
-    out = joint_input(self._feeds, x.shape, torch.promote_types(self.weight.dtype, x.dtype))
+    out = self._handoff.buffer(x.shape, torch.promote_types(self.weight.dtype, x.dtype), x.device)
     return torch.mul(self.weight, x, out=out) if out is not None else self.weight * x
 
 
