@@ -130,6 +130,8 @@ class _JointGroup:
         if self._cache is None or self._cache[0] != self._key(dtype):
             A, blocks = self._adapters(dtype)
             old = self._cache[2] if self._cache is not None and self._cache[0][0] == dtype else None
+            if old is not None and old.is_inference() and not torch.is_inference_mode_enabled():
+                old = None  # made while acting (inference mode): torch forbids writing it outside, so make anew
             W = self.assemble(blocks, out=old)
             self._cache = (self._key(dtype), A, W, self._bias(dtype))  # keyed after the writes to base views
         return self._cache[1:]

@@ -85,6 +85,9 @@ def test_switching_kernels_changes_no_api(tmp_path) -> None:
     ma, mb = (x.forward_backward(batch, PPOLoss()) for x in (ref, fused))
     assert set(ma) == set(mb) and ma["loss"] == pytest.approx(mb["loss"], abs=1e-5)
     assert set(ref.optim_step()) == set(fused.optim_step())
+    with torch.no_grad():  # re-scoring without gradients after acting (inference mode) and an update
+        ea, eb = ref.policy.evaluate(da), fused.policy.evaluate(db)
+    assert torch.allclose(ea.logp_N, eb.logp_N, atol=1e-5)
     wa, wb = ref.get_weights(), fused.get_weights()
     assert {n: w.shape for n, w in wa.items()} == {n: w.shape for n, w in wb.items()}
     fused.save(tmp_path / "fused")
