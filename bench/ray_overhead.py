@@ -210,8 +210,8 @@ def reap(procs: list[Any], grace: float = 10.0) -> None:
 def _close_browser() -> None:
     """Shut this process's Chromium down, if it launched one (without launching one to find out)."""
     mod = sys.modules.get("multiverse.envs.web.browser")
-    host = mod.BrowserHost._instance if mod is not None else None
-    if host is not None and host._pid == os.getpid():
+    host = mod.BrowserHost.current() if mod is not None else None
+    if host is not None:
         host.shutdown()
         host.thread.join(timeout=10)  # the loop stopped: the atexit shutdown has nothing left to do
 

@@ -263,18 +263,17 @@ def our_classify(obs: Any, info: dict) -> tuple[Any, Any]:
 def wait_for_spares(envs: list[Any], timeout: float = 120) -> int | None:
     """Wait until the envs' background next-episode contexts are made; return the browser's open contexts.
 
-    Closing an env while its spare is still being made leaks that context (``WebEnv._aclose``
-    cancels the half-made spare, whose context already exists), so the benchmark waits first.
+    The count is only steady once no spare is still being made, so the benchmark waits first.
     """
     import asyncio
 
-    hosts = [getattr(e.unwrapped, "_host", None) for e in envs]
-    host = next((h for h in hosts if h is not None), None)
+    drivers = [e.unwrapped.driver for e in envs]
+    host = next((d.host for d in drivers if d.host is not None), None)
     if host is None:
         return None
 
     async def settle() -> int:
-        spares = [e.unwrapped._spare for e in envs if getattr(e.unwrapped, "_spare", None) is not None]
+        spares = [d.spare for d in drivers if d.spare is not None]
         if spares:
             await asyncio.wait(spares, timeout=timeout)
         browser = await host.browser()
@@ -314,7 +313,7 @@ def bench_task(env_id: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         host_launches0 = None
         steps = measure_steps(env, our_pick, our_classify, args.seconds, args.min_steps, args.warmup_steps, args.seed)
-        host = getattr(env.unwrapped, "_host", None)
+        host = env.unwrapped.driver.host
         host_launches0 = getattr(host, "launches", None)
         stage = "resets"
         no_think = measure_resets(env, args.resets, 0.0, args.seed + 10_000)
@@ -411,7 +410,7 @@ def bench_memory(env_id: str, counts: list[int], seed: int) -> dict[str, Any]:
     try:
         probe = m.make(env_id)
         probe.reset(seed=seed)
-        host = probe.unwrapped._host
+        host = probe.unwrapped.driver.host
         close_envs([probe])
 
         def snapshot(n_envs: int, probe_env: Any) -> dict[str, Any]:
@@ -801,7 +800,7 @@ NOTES = [
     (
         "Memory: N envs of memory_task open at once in this process, each reset once; after their pre-created "
         "next contexts are done, RSS and PSS summed over our Chromium's browser process and all its descendants "
-        "(env._host.pids() finds the browser process; its children are added with psutil). Each open env holds "
+        "(env.driver.host.pids() finds the browser process; its children are added with psutil). Each open env holds "
         "two contexts (the episode's and the next one). *_per_context: (last - first) / extra contexts; *_fit: "
         "least-squares slope over the points with N >= 1. RSS double-counts shared pages; PSS does not."
     ),

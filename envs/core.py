@@ -14,7 +14,9 @@
 
 :class:`GameEnv` is the base of the games: ``Discrete(n)`` actions with
 ``action_names`` (the episode's words for them, which text randomization may
-change), pygame rendering and a numeric observation for RLlib.
+change) and pygame rendering (:mod:`multiverse.envs.render`). A game that also
+offers a fixed-shape numeric observation (RLlib) inherits
+:class:`~multiverse.envs.wrappers.NumericObservable` as well.
 """
 
 from __future__ import annotations
@@ -217,18 +219,18 @@ class GameEnv(MultiverseEnv):
 
     A game implements ``_new_episode``, ``_advance(action) -> (reward,
     terminated)`` (``action`` is None for a no-op), ``_text``, ``mission``,
-    ``_success``, ``oracle_action``, ``_frame_size``/``_draw`` (pygame) and
-    ``numeric_observation`` with ``numeric_space`` (a fixed-shape array for
-    RLlib). Optionally ``_legal`` (indices legal now; default all) and an
+    ``_success``, ``oracle_action`` and, to make frames, ``_frame_size``/``_draw``
+    (pygame). Optionally ``_legal`` (indices legal now; default all), an
     ``action_words`` field in ``Params`` selecting a tuple from
-    ``ACTION_WORDS`` (synonyms for the action names).
+    ``ACTION_WORDS`` (synonyms for the action names), and the
+    :class:`~multiverse.envs.wrappers.NumericObservable` mixin (a fixed-shape
+    array for RLlib).
     """
 
     #: nominal action names; index i is action i
     ACTIONS: ClassVar[tuple[str, ...]]
     #: synonym sets for the action names, chosen by ``Params.action_words``
     ACTION_WORDS: ClassVar[dict[str, tuple[str, ...]]] = {}
-    numeric_space: spaces.Box
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -272,9 +274,9 @@ class GameEnv(MultiverseEnv):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
-        from multiverse.envs.games import _render
+        from multiverse.envs import render
 
-        return _render.to_array(self._draw_surface())
+        return render.to_array(self._draw_surface())
 
     def close(self) -> None:
         self._surface = None
@@ -340,21 +342,15 @@ class GameEnv(MultiverseEnv):
             )
 
     def _draw_surface(self) -> Any:
-        from multiverse.envs.games import _render
+        from multiverse.envs import render
 
         size = self._frame_size()
         if self._surface is None or self._surface.get_size() != size:
-            self._surface = _render.surface(size)
+            self._surface = render.surface(size)
         self._draw(self._surface)
         return self._surface
 
     def _image(self) -> np.ndarray:
-        from multiverse.envs.games import _render
+        from multiverse.envs import render
 
-        return _render.to_array(self._draw_surface(), self.image_size)
-
-    # -- RLlib
-
-    def numeric_observation(self) -> np.ndarray:
-        """The game state as a fixed-shape float32 array in ``numeric_space``."""
-        raise NotImplementedError
+        return render.to_array(self._draw_surface(), self.image_size)

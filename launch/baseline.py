@@ -32,7 +32,7 @@ import numpy as np
 from multiverse import envs
 from multiverse.agents.episodes import EpisodeMeta, EpisodeWriter, RecordEpisodes
 from multiverse.agents.rollout import Episode
-from multiverse.envs.wrappers import NumericObservation
+from multiverse.envs.wrappers import NumericObservable, NumericObservation
 
 __all__ = ["PPOSettings", "train_and_evaluate_ppo"]
 
@@ -173,13 +173,17 @@ def _check_game(env_id: str) -> None:
                          f"`multiverse envs list --kind game`")
     env = envs.make(env_id)
     try:
-        env.reset(seed=0)
-        env.unwrapped.numeric_observation()
+        offered = isinstance(env.unwrapped, NumericObservable)
+        if offered:
+            env.reset(seed=0)
+            env.unwrapped.numeric_observation()
     except NotImplementedError:
-        raise ValueError(f"{env_id!r} has no numeric observation: RLlib's baseline only covers games that "
-                         f"implement numeric_observation()") from None
+        offered = False
     finally:
         env.close()
+    if not offered:
+        raise ValueError(f"{env_id!r} has no numeric observation: RLlib's baseline only covers games that offer "
+                         f"one (the NumericObservable mixin: numeric_space and numeric_observation())")
 
 
 def _evaluate(module: Any, env_id: str, episodes: list[tuple[int, dict]], writer: EpisodeWriter,

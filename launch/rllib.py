@@ -2,7 +2,8 @@
 
 RLlib cannot take Text observations, so :func:`register_rllib_env` registers a
 game with Ray's env registry behind :class:`~multiverse.envs.wrappers.NumericObservation`
-(the game's own state array, or pixels). RLlib's PPO then trains it unchanged:
+(the state array of a :class:`~multiverse.envs.wrappers.NumericObservable` game, or
+pixels). RLlib's PPO then trains it unchanged:
 
     name = register_rllib_env("games/Catch-v0")
     config = PPOConfig().environment(name)
@@ -16,7 +17,8 @@ import gymnasium as gym
 from ray.tune.registry import register_env
 
 from multiverse import envs
-from multiverse.envs.wrappers import NumericObservation
+from multiverse.envs.registry import entry_point_class
+from multiverse.envs.wrappers import NumericObservable, NumericObservation, no_numeric_observation
 
 
 def register_rllib_env(env_id: str, *, mode: str = "state", env_options: dict[str, Any] | None = None) -> str:
@@ -25,7 +27,10 @@ def register_rllib_env(env_id: str, *, mode: str = "state", env_options: dict[st
     ``env_options`` are ``reset`` options applied to every episode (e.g.
     ``{"split": "heldout"}``); RLlib's ``env_config`` may override them per runner.
     """
-    envs.lookup(env_id)  # unknown ids fail here, not inside a Ray worker
+    spec = envs.lookup(env_id)  # unknown ids, and envs without a numeric state, fail here, not inside a Ray worker
+    cls = entry_point_class(spec)
+    if mode == "state" and isinstance(cls, type) and not issubclass(cls, NumericObservable):
+        raise ValueError(f"{env_id}: {no_numeric_observation(cls)}")
     name = f"multiverse:{env_id}:{mode}"
 
     def creator(env_config: dict[str, Any]) -> NumericObservation:

@@ -11,6 +11,7 @@ from gymnasium import spaces
 from multiverse.envs.core import GameEnv
 from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
+from multiverse.envs.wrappers import NumericObservable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Params:
     action_words: str = "arrows"
 
 
-class CatchEnv(GameEnv):
+class CatchEnv(GameEnv, NumericObservable):
     """Catch falling balls with a paddle.
 
     ## Description

@@ -11,6 +11,7 @@ from gymnasium import spaces
 from multiverse.envs.core import GameEnv
 from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
+from multiverse.envs.wrappers import NumericObservable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Params:
     action_words: str = "flap"
 
 
-class FlappyEnv(GameEnv):
+class FlappyEnv(GameEnv, NumericObservable):
     """Fly a bird through the gaps between pipes.
 
     ## Description

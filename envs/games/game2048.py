@@ -11,6 +11,7 @@ from gymnasium import spaces
 from multiverse.envs.core import GameEnv
 from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
+from multiverse.envs.wrappers import NumericObservable
 
 # A board is a tuple of row tuples of exponents (0 empty, e for the tile 2**e).
 Board = tuple[tuple[int, ...], ...]
@@ -134,7 +135,7 @@ class Params:
     action_words: str = "arrows"
 
 
-class Game2048Env(GameEnv):
+class Game2048Env(GameEnv, NumericObservable):
     """Slide numbered tiles on a square board and merge equal ones into a target tile.
 
     ## Description
@@ -381,7 +382,7 @@ class Game2048Env(GameEnv):
         return side, side
 
     def _draw(self, surface: Any) -> None:
-        from multiverse.envs.games import _render
+        from multiverse.envs import render
 
         pal = PALETTES[self.params.palette]
         colours = _tile_colours(self.params.palette)
@@ -392,7 +393,7 @@ class Game2048Env(GameEnv):
                 x, y = g + j * (c + g), g + i * (c + g)
                 surface.fill(colours[v], (x, y, c, c))
                 if v:
-                    label = _label(_render, v, colours[v])
+                    label = _label(render, v, colours[v])
                     surface.blit(label, (x + (c - label.get_width()) // 2, y + (c - label.get_height()) // 2))
 
     # -- RLlib

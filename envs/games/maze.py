@@ -12,6 +12,7 @@ from gymnasium import spaces
 from multiverse.envs.core import GameEnv
 from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTES, PALETTE_PARAM
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
+from multiverse.envs.wrappers import NumericObservable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +41,7 @@ _WALL, _FLOOR = 1, 0
 _CHANNELS = 4 + 2 * MAX_DOORS  # floor, wall, agent, goal, key per pair, locked door per pair
 
 
-class MazeEnv(GameEnv):
+class MazeEnv(GameEnv, NumericObservable):
     """Reach the goal of a maze, fetching coloured keys to open the doors in the way.
 
     ## Description
@@ -421,13 +422,13 @@ class MazeEnv(GameEnv):
         return self.side * self.CELL, self.side * self.CELL
 
     def _draw(self, surface: Any) -> None:
-        from multiverse.envs.games import _render
+        from multiverse.envs import render
 
         c, s, pal = self.CELL, self.side, PALETTES[self.params.palette]
         if self._bg is None:
-            self._bg = _render.surface(self._frame_size())
+            self._bg = render.surface(self._frame_size())
             cells = np.frombuffer(bytes(self.walls), dtype=np.uint8).reshape(s, s)
-            _render.draw_grid(self._bg, cells, {_WALL: pal["wall"]}, c, pal["bg"])
+            render.draw_grid(self._bg, cells, {_WALL: pal["wall"]}, c, pal["bg"])
         surface.blit(self._bg, (0, 0))
         gy, gx = divmod(self.goal, s)
         surface.fill(pal["goal"], (gx * c + 1, gy * c + 1, c - 2, c - 2))

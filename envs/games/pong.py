@@ -13,6 +13,7 @@ from gymnasium import spaces
 from multiverse.envs.core import GameEnv
 from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
+from multiverse.envs.wrappers import NumericObservable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +37,7 @@ def _fold(y: float, low: float, span: float) -> tuple[float, bool]:
     return low + 2.0 * span - m, True
 
 
-class PongEnv(GameEnv):
+class PongEnv(GameEnv, NumericObservable):
     """Pong against a scripted opponent.
 
     ## Description

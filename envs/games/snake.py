@@ -12,6 +12,7 @@ from gymnasium import spaces
 from multiverse.envs.core import GameEnv
 from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTES, PALETTE_PARAM
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace
+from multiverse.envs.wrappers import NumericObservable
 
 # Index i is action i: up, down, left, right (y grows downwards).
 _DIRS = ((0, -1), (0, 1), (-1, 0), (1, 0))
@@ -34,7 +35,7 @@ class Params:
     action_words: str = "arrows"
 
 
-class SnakeEnv(GameEnv):
+class SnakeEnv(GameEnv, NumericObservable):
     """Classic Snake: eat food to grow, never run into a wall or yourself.
 
     ## Description

@@ -13,6 +13,7 @@ from gymnasium import spaces
 from multiverse.envs.core import GameEnv
 from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTES, PALETTE_PARAM
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
+from multiverse.envs.wrappers import NumericObservable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +51,7 @@ _OPPOSITE = (1, 0, 3, 2)
 _STEPS = ((0, -1), (0, 1), (-1, 0), (1, 0))  # (dx, dy) of up, down, left, right
 
 
-class SokobanEnv(GameEnv):
+class SokobanEnv(GameEnv, NumericObservable):
     """Push every box onto a target.
 
     ## Description

@@ -19,8 +19,8 @@ included, which would otherwise go out as multicast DNS), and WebTransport
 needs a secure context, which task pages are not (QUIC is off as well).
 ``tests/envs/test_sandbox.py`` checks every route with real listeners.
 
-Timeouts: every wait here and in :class:`~multiverse.envs.web.env.WebEnv` (a
-step, a reset, a page operation, a launch) is multiplied by
+Timeouts: every wait here, in :class:`~multiverse.envs.web.env.WebEnv` and in its
+page driver (a step, a reset, a page operation, a launch) is multiplied by
 ``MULTIVERSE_TIMEOUT_SCALE`` (default 1), for machines so loaded that a healthy
 browser takes longer than the defaults allow (see :func:`timeout_scale`).
 """
@@ -157,6 +157,13 @@ class BrowserHost:
                 atexit.register(cls._instance.shutdown)
             return cls._instance
 
+    @classmethod
+    def current(cls) -> BrowserHost | None:
+        """This process's host if one was made, else None: lets a caller shut a browser down without starting one."""
+        with cls._lock:
+            host = cls._instance
+            return host if host is not None and host._pid == os.getpid() else None
+
     # -- running coroutines on the browser thread
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
@@ -184,6 +191,10 @@ class BrowserHost:
         return dead or any(s in text for s in ("target closed", "browser has been closed", "targetclosederror", "connection closed"))
 
     # -- the browser
+
+    def is_connected(self) -> bool:
+        """Chromium is launched and answering now (nothing is launched to find out)."""
+        return self._browser is not None and self._browser.is_connected()
 
     async def browser(self) -> Any:
         """The connected browser, launching (or relaunching) it when needed."""

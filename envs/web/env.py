@@ -3,11 +3,14 @@
 Each episode: a fresh ``BrowserContext`` in the process's shared Chromium, the
 page's clock installed at a fixed instant (``Date``, timers and animation frames
 are virtual), the task's page loaded from the reserved origin. Each step: the
-action is executed, the page is given time to settle (a navigation it started
-is waited for; no fixed sleeps), the clock advances by the task's ``step_ms``,
-and the page is observed once. The text observation is the mission, the page
-title and one line per visible element (``[12] button "Submit"``); the image
-(``pixels=True``) is a screenshot scaled to ``image_size``.
+action is checked against the page, executed, the page is given time to settle
+(a navigation it started is waited for; no fixed sleeps), the clock advances by
+the task's ``step_ms``, and the page is observed once. The page side (contexts,
+the prepared next context, every Playwright call) is the env's
+:class:`~multiverse.envs.web.driver.PageDriver`; this module is the Gymnasium
+side. The text observation is the mission, the page title and one line per
+visible element (``[12] button "Submit"``); the image (``pixels=True``) is a
+screenshot scaled to ``image_size``.
 
 If Chromium crashes or hangs, the episode ends ``truncated=True`` with
 ``info["infra_error"]``; the next ``reset`` relaunches it. No browser error
@@ -16,29 +19,21 @@ escapes ``step`` or ``reset``.
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 import importlib
 import inspect
-import io
-import time
-import weakref
 from typing import Any, ClassVar
 
 import numpy as np
 
 from multiverse.envs.core import MultiverseEnv, PrintableText, quote
 from multiverse.envs.web.actions import TEXT_TEMPLATE, Action, format_action, parse
-from multiverse.envs.web.browser import ORIGIN, BrowserCrashed, BrowserHost, timeout_scale
+from multiverse.envs.web.browser import BrowserCrashed, timeout_scale
+from multiverse.envs.web.driver import PageDriver
 from multiverse.envs.web.task import Element, Observation, Outcome, TaskPage, WebTask
 
 __all__ = ["WebEnv", "load_task"]
 
-#: every page's clock starts here, so Date.now() is the same in every episode
-EPOCH = datetime.datetime(2024, 1, 1, 9, 0, 0, tzinfo=datetime.timezone.utc)
 MAX_OPTIONS_LISTED = 25
-#: prepared pages whose renderer has died (Playwright keeps a crashed page open; a spare must not be used then)
-_CRASHED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def load_task(task: str | type[WebTask] | WebTask) -> WebTask:
@@ -62,6 +57,9 @@ class WebEnv(MultiverseEnv):
     screenshot), ``step_timeout``/``reset_timeout`` (seconds before the browser
     counts as hung; default :attr:`STEP_TIMEOUT` and :attr:`RESET_TIMEOUT` times
     ``MULTIVERSE_TIMEOUT_SCALE``, see :func:`~multiverse.envs.web.browser.timeout_scale`).
+
+    ``driver`` is the env's :class:`~multiverse.envs.web.driver.PageDriver` (its browser host, context, page
+    and prepared spare, for tests and benchmarks that look at the browser).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -84,13 +82,10 @@ class WebEnv(MultiverseEnv):
         self.oracle_success_rate = self.task.oracle_success_rate
         super().__init__(**kwargs)
         self.action_space = PrintableText(300)
-        self._timeout_scale = timeout_scale()
-        self.step_timeout = self.STEP_TIMEOUT * self._timeout_scale if step_timeout is None else float(step_timeout)
-        self.reset_timeout = self.RESET_TIMEOUT * self._timeout_scale if reset_timeout is None else float(reset_timeout)
-        self._host: BrowserHost | None = None
-        self._ctx: Any = None
-        self._page: Any = None
-        self._spare: Any = None  # asyncio future of the next episode's (context, page)
+        scale = timeout_scale()
+        self.step_timeout = self.STEP_TIMEOUT * scale if step_timeout is None else float(step_timeout)
+        self.reset_timeout = self.RESET_TIMEOUT * scale if reset_timeout is None else float(reset_timeout)
+        self.driver = PageDriver(self.task, pixels=self.pixels, timeout_scale=scale)
         self._task_page: TaskPage | None = None
         self.observation: Observation | None = None
         self._legal: list[str] = []
@@ -159,21 +154,22 @@ class WebEnv(MultiverseEnv):
         self._over, self._outcome, self._infra_error = False, Outcome(), None
         self._task_page = self.task.setup(self.np_random, self.params)
         page_seed = int(self.np_random.integers(2**31 - 1))
-        self._host = self._host or BrowserHost.get()
+        p = self.params
+        viewport = (getattr(p, "viewport_width", 1000), getattr(p, "viewport_height", 700))  # WebParams' fields
         for attempt in (1, 2):  # a browser that died between episodes is relaunched once, quietly
             try:
-                raw, shot = self._host.run(self._areset(page_seed), timeout=self.reset_timeout)
+                raw, shot = self.driver.reset(self._task_page, viewport, page_seed, timeout=self.reset_timeout)
                 self._set_observation(raw, shot)
                 self._infra_error = None  # a failed first attempt that the relaunch fixed is no error
                 break
             except BrowserCrashed as exc:
-                self._drop_context()
+                self.driver.drop()
                 self._infra_error = str(exc)
                 self.observation, self._legal = None, []
                 if attempt == 2:
                     self._over = True  # the first step reports it and ends the episode
             except Exception as exc:  # a task page that fails to load is an infra error too
-                self._drop_context()
+                self.driver.drop()
                 self._infra_error = f"the task page failed to load: {type(exc).__name__}: {str(exc).splitlines()[0]}"
                 self.observation, self._legal = None, []
                 self._over = True
@@ -196,9 +192,7 @@ class WebEnv(MultiverseEnv):
         error = parsed if isinstance(parsed, str) else self._check_target(parsed)
         infra = None
         try:
-            raw, shot, exec_error = self._host.run(
-                self._astep(None if error else parsed), timeout=self.step_timeout  # type: ignore[union-attr]
-            )
+            raw, shot, exec_error = self.driver.step(None if error else parsed, timeout=self.step_timeout)
             self._set_observation(raw, shot)
             error = error or exec_error
         except BrowserCrashed as exc:
@@ -209,7 +203,7 @@ class WebEnv(MultiverseEnv):
                 infra = f"the task page crashed ({infra}); the next reset opens a new one"
         self.t += 1
         if infra:
-            self._drop_context()
+            self.driver.drop()
             self._infra_error = infra
             self._outcome = Outcome(success=False)
             terminated, truncated, reward = False, True, 0.0
@@ -229,29 +223,13 @@ class WebEnv(MultiverseEnv):
         return self._observe(), reward, terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array" or self._page is None:
+        if self.render_mode != "rgb_array":
             return None
-        try:
-            png = self._host.run(self._page.screenshot(type="png"), timeout=self.step_timeout)  # type: ignore[union-attr]
-        except Exception:
-            return None
-        return _decode_png(png, None)
+        png = self.driver.screenshot(timeout=self.step_timeout)
+        return None if png is None else _to_frame(png, None)
 
     def close(self) -> None:
-        if self._host is not None and (self._ctx is not None or self._spare is not None):
-            try:
-                self._host.run(self._aclose(), timeout=10 * self._timeout_scale)
-            except Exception:
-                pass
-        self._drop_context(spare=True)
-
-    async def _aclose(self) -> None:
-        spare, self._spare = self._spare, None
-        if spare is not None:  # never used: the next env of this kind in this process starts with it
-            self._host.give_spare(self._spare_key(), spare)  # type: ignore[union-attr]
-        ctx, self._ctx = self._ctx, None
-        if ctx is not None:
-            await _close_quietly(ctx)
+        self.driver.close()
 
     # -- internals
 
@@ -271,194 +249,6 @@ class WebEnv(MultiverseEnv):
             if (action.text or "").strip().lower() not in low:
                 return f"dropdown [{el.id}] has no option {quote(action.text)}; options: {list(el.options or ())}"
         return None
-
-    def _drop_context(self, *, spare: bool = False) -> None:
-        """Let go of the episode's context (a crashed page's, a hung browser's), and with ``spare`` of the prepared
-        one, closing them in the background: dropped open, each kept a context, a page and processes in Chromium.
-        A kept spare is checked when the next reset takes it (``_take_spare``)."""
-        ctx, self._ctx, self._page = self._ctx, None, None
-        left, self._spare = (self._spare, None) if spare else (None, self._spare)
-        if self._host is not None:
-            self._host.close_later(ctx, left)
-
-    async def _serve(self, path: str) -> tuple[int, str, bytes] | None:
-        tp = self._task_page
-        clean = path.split("?", 1)[0].split("#", 1)[0]
-        if clean == getattr(self.task, "blank_path", "/__blank__"):
-            return 200, "text/html; charset=utf-8", b"<!doctype html><html><head><title></title></head><body></body></html>"
-        if tp is not None:
-            if clean in ("/", "/task"):
-                return 200, "text/html; charset=utf-8", tp.html.encode()
-            if clean in tp.files:
-                ctype, body = tp.files[clean]
-                return 200, ctype, body
-        found = self.task.serve(clean)
-        if found is not None:
-            return 200, found[0], found[1]
-        return None
-
-    def _spare_key(self) -> tuple[str, str]:
-        """What a prepared context depends on: envs whose tasks agree on it can use each other's spares."""
-        return getattr(self.task, "init_script", ""), getattr(self.task, "blank_path", "/__blank__")
-
-    async def _aprepare(self) -> tuple[Any, Any, _Server]:
-        """A fresh context and page, clock paused, parked on a blank page of the task's origin.
-
-        Made in the background while the previous episode runs: a new context needs a new
-        renderer process, by far the slowest part of a reset. Nothing in it belongs to this env
-        but the request handler's owner (``_Server``), so a spare this env leaves unused at
-        ``close`` serves the next env of the same kind (same init script and blank page) instead.
-        """
-        server = _Server(self)
-        ctx = await self._host.new_context(viewport=(1000, 700), serve=server)  # type: ignore[union-attr]
-        try:
-            await ctx.clock.install(time=EPOCH)
-            init = getattr(self.task, "init_script", "")
-            if init:
-                await ctx.add_init_script(init)
-            page = await ctx.new_page()
-            page.once("crash", _CRASHED.add)
-            await page.goto(ORIGIN + getattr(self.task, "blank_path", "/__blank__"), wait_until="load")
-            # Pause the page clock at a fixed instant: from here on time moves only by run_for().
-            await ctx.clock.pause_at(EPOCH + datetime.timedelta(minutes=1))
-        except BaseException:  # a renderer killed while the spare is made: nobody else holds the context to close it
-            self._host.close_later(ctx)  # type: ignore[union-attr]
-            raise
-        return ctx, page, server
-
-    async def _take_spare(self) -> tuple[Any, Any]:
-        """This env's spare, else one a closed env of the same kind left (``BrowserHost.take_spare``), else a new one."""
-        own, self._spare = self._spare, None
-        for whose in ("own", "left"):
-            spare = own if whose == "own" else self._host.take_spare(self._spare_key())  # type: ignore[union-attr]
-            if spare is None:
-                continue
-            try:
-                ctx, page, server = await spare
-                browser = self._host._browser  # type: ignore[union-attr]
-                if not page.is_closed() and page not in _CRASHED and browser is not None and browser.is_connected():
-                    server.env = self
-                    return ctx, page
-                await _close_quietly(ctx)
-            except Exception:
-                pass  # a spare made by a browser that has died since: make a new one
-        ctx, page, _ = await self._aprepare()
-        return ctx, page
-
-    async def _areset(self, page_seed: int) -> tuple[dict[str, Any], bytes | None]:
-        old, self._ctx = self._ctx, None
-        if old is not None:
-            asyncio.ensure_future(_close_quietly(old))
-        self._ctx, self._page = await self._take_spare()
-        p = self.params
-        await self._page.set_viewport_size(
-            {"width": getattr(p, "viewport_width", 1000), "height": getattr(p, "viewport_height", 700)}
-        )
-        await self._page.set_content(self._task_page.html, wait_until="load")  # type: ignore[union-attr]
-        await self._page.evaluate(  # set_content erased observe.js's window listeners: add them again
-            "p => { history.replaceState(null, '', p); window.__mv.listen(); }", getattr(self.task, "start_path", "/task")
-        )
-        start = getattr(self.task, "start", None)
-        if start is not None:
-            await start(self._page, page_seed, self._task_page)
-        observed = await self._aobserve_all()
-        # The next episode's context is made only now, while the agent thinks and steps: made during
-        # this reset, its renderer start competed with this page for the CPU (measured: reset median
-        # 499 -> 281 ms on one busy core with 0.3 s think time).
-        self._start_spare()
-        return observed
-
-    def _start_spare(self) -> None:
-        self._spare = asyncio.ensure_future(self._aprepare())
-        self._spare.add_done_callback(_retrieve)  # a spare that fails is replaced at the next reset
-
-    async def _astep(self, action: Action | None) -> tuple[dict[str, Any], bytes | None, str | None]:
-        await self._asettle()  # a navigation the previous step started has finished by now
-        error = None
-        if action is not None:
-            try:
-                error = await self._aexecute(self._page, action)
-            except Exception as exc:
-                if not _navigating(exc):
-                    raise
-                error = "the page changed while acting (a navigation); look at the new page and act again"
-        await self._asettle()
-        await self._page.clock.run_for(self.task.step_ms)
-        raw, shot = await self._aobserve_all()
-        return raw, shot, error
-
-    async def _aexecute(self, page: Any, a: Action) -> str | None:
-        if a.kind == "click":
-            pt = await page.evaluate("id => window.__mv.clickPoint(id)", a.target)
-            if "error" in pt:
-                return f"element [{a.target}] is {pt['error']} now"
-            await page.mouse.click(pt["x"], pt["y"])
-            if pt.get("covered"):
-                return f"element [{a.target}] is covered by something on top of it; the click landed there instead"
-            return None
-        if a.kind == "type":
-            r = await page.evaluate("id => window.__mv.focusForTyping(id)", a.target)
-            if r != "ok":
-                return f"cannot type into [{a.target}]: it is {r}"
-            if a.text:
-                await page.keyboard.type(a.text)
-            else:
-                await page.keyboard.press("Backspace")
-            return None
-        if a.kind == "select":
-            r = await page.evaluate("([id, t]) => window.__mv.selectOption(id, t)", [a.target, a.text])
-            return None if r == "ok" else f"cannot select {quote(a.text)} in [{a.target}]: {r}"
-        if a.kind == "press":
-            await page.keyboard.press(a.text)
-            return None
-        if a.kind == "scroll":
-            r = await page.evaluate("d => window.__mv.scroll(d)", a.text)
-            return None if r in ("ok", "nothing to scroll", "at the end") else r
-        return None
-
-    async def _asettle(self) -> None:
-        """Wait until a navigation the page started has loaded its new document (bounded; no fixed sleep).
-
-        A page marked as leaving whose navigation never comes (a 204 answer, a download, a
-        navigation to a blocked address) counts as settled after 3 s (times ``MULTIVERSE_TIMEOUT_SCALE``).
-        """
-        page = self._page
-        start = time.monotonic()
-        while True:
-            try:
-                mv, ready, leaving = await page.evaluate(
-                    "() => [!!window.__mv, document.readyState === 'complete', !!window.__mvLeaving]"
-                )
-            except Exception as exc:
-                if not _navigating(exc):
-                    raise
-                mv = ready = leaving = False
-            if mv and ready and not leaving:
-                return
-            waited = time.monotonic() - start
-            if mv and ready and leaving and waited > 3 * self._timeout_scale:
-                await page.evaluate("() => { window.__mvLeaving = false; }")
-                return
-            if waited > 15 * self._timeout_scale:
-                raise BrowserCrashed(f"the page did not finish loading within {15 * self._timeout_scale:.0f} s")
-            try:
-                await page.wait_for_load_state("load", timeout=1_000)
-            except Exception as exc:
-                if not (_navigating(exc) or "Timeout" in type(exc).__name__):
-                    raise
-            await asyncio.sleep(0.005)  # only while a navigation is under way
-
-    async def _aobserve_all(self) -> tuple[dict[str, Any], bytes | None]:
-        for attempt in range(3):
-            try:
-                raw = await self._page.evaluate("o => window.__mv.observe(o)", {"clickText": self.task.click_text})
-                break
-            except Exception as exc:  # the page navigated as the clock ran: observe the new document
-                if attempt == 2 or not _navigating(exc):
-                    raise
-                await self._asettle()
-        shot = await self._page.screenshot(type="png") if self.pixels else None
-        return raw, shot
 
     def _set_observation(self, raw: dict[str, Any], shot: bytes | None) -> None:
         elements = [
@@ -487,7 +277,7 @@ class WebEnv(MultiverseEnv):
             truncated=bool(raw.get("truncated")),
         )
         self._legal = self._enumerate_actions(self.observation)
-        self._frame = _decode_png(shot, self.image_size) if shot is not None else None
+        self._frame = _to_frame(shot, self.image_size) if shot is not None else None
 
     def _enumerate_actions(self, obs: Observation) -> list[str]:
         out: list[str] = []
@@ -506,42 +296,8 @@ class WebEnv(MultiverseEnv):
         return out
 
 
-class _Server:
-    """A context's request handler: answers for the env that uses the context now (a spare can change hands)."""
+def _to_frame(png: bytes, size: tuple[int, int] | None) -> np.ndarray:
+    """A screenshot as an (H, W, 3) uint8 frame (pygame is imported only when a frame is asked for)."""
+    from multiverse.envs import render
 
-    def __init__(self, env: WebEnv) -> None:
-        self.env: WebEnv | None = env
-
-    async def __call__(self, path: str) -> tuple[int, str, bytes] | None:
-        return await self.env._serve(path) if self.env is not None else None
-
-
-def _navigating(exc: BaseException) -> bool:
-    """Is this Playwright error the page moving to a new document under our feet?"""
-    if "Timeout" in type(exc).__name__:  # a timed-out call is the browser being slow or hung, never a navigation
-        return False
-    text = str(exc)
-    return any(s in text for s in ("Execution context was destroyed", "Cannot find context", "navigat", "frame was detached"))
-
-
-def _retrieve(fut: Any) -> None:
-    if not fut.cancelled():
-        fut.exception()
-
-
-async def _close_quietly(ctx: Any) -> None:
-    try:
-        await ctx.close()
-    except Exception:
-        pass
-
-
-def _decode_png(png: bytes, size: tuple[int, int] | None) -> np.ndarray:
-    """PNG bytes -> (H, W, 3) uint8, scaled (smoothly) to (height, width) when given."""
-    from multiverse.envs.games import _render
-
-    pygame = _render.pygame
-    surf = pygame.image.load(io.BytesIO(png), "shot.png")
-    if size is not None:
-        surf = pygame.transform.smoothscale(surf, (size[1], size[0]))
-    return _render.to_array(surf)
+    return render.decode_png(png, size)

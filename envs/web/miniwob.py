@@ -436,14 +436,8 @@ class MiniWoBTask(WebTask):
     keys: ClassVar[tuple[str, ...]] = ()
     max_steps: ClassVar[int] = DEFAULT_STEPS
     init_script: ClassVar[str] = _STATE_JS
-
-    @property
-    def blank_path(self) -> str:
-        return "/miniwob/__blank__"
-
-    @property
-    def start_path(self) -> str:
-        return f"/miniwob/{self.task_name}.html"
+    blank_path: ClassVar[str] = "/miniwob/__blank__"
+    start_path: ClassVar[str] = "/miniwob/.html"  # the page of task_name: task_class sets it per task
 
     def setup(self, rng: np.random.Generator, params: Params) -> TaskPage:
         zoom, backdrop = round(float(params.zoom), 4), params.backdrop
@@ -506,6 +500,7 @@ def task_class(name: str) -> type[MiniWoBTask]:
         "__doc__": f"MiniWoB++ task {name} (from the miniwob wheel, MIT; see :mod:`multiverse.envs.web.miniwob`).",
         "__module__": __name__,
         "task_name": name,
+        "start_path": f"/miniwob/{name}.html",
         "PARAM_SPACE": _space(name),
         "keys": TEXT_KEYS if typing_page else (),
         "max_steps": LONG_STEPS if name in LONG_TASKS else DEFAULT_STEPS,

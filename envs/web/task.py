@@ -208,8 +208,13 @@ a {{ color: {accent}; }}
 
 
 class WebTask:
-    """Base class of browser tasks; see the module docstring for the three methods."""
+    """Base class of browser tasks; see the module docstring for the three methods.
 
+    Everything else :class:`~multiverse.envs.web.env.WebEnv` reads on a task is declared here with its
+    default; a task overrides what it needs (the MiniWoB tasks set the page hooks).
+    """
+
+    #: the task's randomized parameters (a params dataclass subclassing :class:`WebParams`, or its own)
     PARAM_SPACE: ClassVar[ParamSpace]
     #: the oracle must succeed at least this often
     oracle_success_rate: ClassVar[float] = 1.0
@@ -219,19 +224,34 @@ class WebTask:
     keys: ClassVar[tuple[str, ...]] = ()
     #: list a click for every visible text element (pages whose clickable things carry no semantics)
     click_text: ClassVar[bool] = False
+    #: JavaScript run in every document of the task's contexts before the page's own scripts ("" for none)
+    init_script: ClassVar[str] = ""
+    #: the empty page (on the task origin) a context waits on between being made and its episode
+    blank_path: ClassVar[str] = "/__blank__"
+    #: the address the episode's page shows once loaded: relative links and ``location`` resolve against it
+    start_path: ClassVar[str] = "/task"
 
     def setup(self, rng: np.random.Generator, params: Any) -> TaskPage:
+        """The episode's page, mission and hidden instance, drawn from ``rng`` for ``params``."""
         raise NotImplementedError
 
     def validate(self, instance: dict[str, Any], state: Any) -> Outcome:
+        """Reward, success and done from what the page reported (``window.__mvState``)."""
         raise NotImplementedError
 
     def oracle(self, instance: dict[str, Any], obs: Observation) -> str:
+        """The expert's next action, read off the observation the agent sees."""
         raise NotImplementedError
 
     def serve(self, path: str) -> tuple[str, bytes] | None:
         """Static files the task's pages need besides the episode's own (path -> (type, body))."""
         return None
+
+    async def start(self, page: Any, seed: int, task_page: TaskPage) -> None:
+        """Run once the episode's page is loaded, before its first observation (default: nothing).
+
+        ``page`` is the Playwright page, ``seed`` a per-episode seed for the page's own generator; a task whose
+        page draws its episode itself (MiniWoB) starts it here and may set ``task_page.mission`` from it."""
 
     @classmethod
     def summary(cls) -> str:

@@ -64,6 +64,7 @@ def runner():
     def switch(name: str) -> WebEnv:
         task = mw.task_class(name)()
         env.task, env.PARAM_SPACE, env.oracle_success_rate = task, task.PARAM_SPACE, task.oracle_success_rate
+        env.driver.task = task  # the page driver runs the task's page hooks
         env.step_limit = task.max_steps
         return env
 
@@ -154,7 +155,7 @@ def test_episode_timer_is_off() -> None:
     try:
         env.reset(seed=0)
         u = env.unwrapped
-        u._host.run(u._page.clock.run_for(60_000), timeout=30)
+        u.driver.host.run(u.driver.page.clock.run_for(60_000), timeout=30)
         _, reward, term, _, _ = env.step("noop()")
         assert not term and reward == 0.0
         state = u.observation.state

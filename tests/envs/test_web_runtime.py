@@ -234,7 +234,7 @@ def test_two_envs_share_one_browser() -> None:
     try:
         a.reset(seed=0)
         b.reset(seed=1)
-        assert a.unwrapped._host is b.unwrapped._host
+        assert a.unwrapped.driver.host is b.unwrapped.driver.host
         _, ra, *_ = a.step(a.unwrapped.oracle_action())
         _, rb, *_ = b.step(b.unwrapped.oracle_action())
         assert ra == rb == 1.0
@@ -268,28 +268,28 @@ def test_a_closed_envs_unused_context_starts_the_next_env_of_its_kind() -> None:
     with it, serves its own task through it and plays exactly as with a context made for it."""
     a = menvs.make("web/ClickButton-v0")
     a.reset(seed=0)
-    host = a.unwrapped._host
-    left = host.run(_context_of(a.unwrapped._spare), 30)
+    host = a.unwrapped.driver.host
+    left = host.run(_context_of(a.unwrapped.driver.spare), 30)
     a.close()
     b, c = menvs.make("web/EnterText-v0"), menvs.make("web/EnterText-v0")  # another task of the same kind
     try:
         played = _trajectory(b, seed=5)
-        assert b.unwrapped._ctx is left  # b started in a's context, c (nothing left over) in one of its own
+        assert b.unwrapped.driver.context is left  # b started in a's context, c (nothing left over) in one of its own
         assert played[-1][1:] == (1.0, True)  # the oracle typed into b's own page: it was served to b
-        assert _trajectory(c, seed=5) == played and c.unwrapped._ctx is not left
+        assert _trajectory(c, seed=5) == played and c.unwrapped.driver.context is not left
     finally:
         b.close()
         c.close()
     # a spare from a browser that has died since is not used: the next env gets a new context and works
     d = menvs.make("web/ClickButton-v0")
     d.reset(seed=1)
-    stale = host.run(_context_of(d.unwrapped._spare), 30)
+    stale = host.run(_context_of(d.unwrapped.driver.spare), 30)
     d.close()
     host.kill()
     e = menvs.make("web/ClickButton-v0")
     try:
         played = _trajectory(e, seed=1)
-        assert e.unwrapped._ctx is not stale and played[-1][1:] == (1.0, True)
+        assert e.unwrapped.driver.context is not stale and played[-1][1:] == (1.0, True)
     finally:
         e.close()
     # what is left over is bounded: envs made and closed one after another keep at most one spare open
@@ -308,7 +308,7 @@ def test_killed_chromium_truncates_the_episode_and_the_next_reset_recovers() -> 
     env = menvs.make("web/ClickButton-v0")
     try:
         env.reset(seed=0)
-        host = env.unwrapped._host
+        host = env.unwrapped.driver.host
         launches = host.launches
         pids = host.pids()
         assert pids, "no chromium processes found for this host"
@@ -365,7 +365,7 @@ def test_crashed_pages_leak_no_context_page_or_process() -> None:
     def counts(target: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
         deadline = time.monotonic() + 10 * timeout_scale()  # closing happens in the background; processes exit after
         while True:
-            now = (*u._host.run(_contexts_and_pages(u._host), 30), len(u._host.pids()))
+            now = (*u.driver.host.run(_contexts_and_pages(u.driver.host), 30), len(u.driver.host.pids()))
             if target is None or (now[:2] == target[:2] and now[2] <= target[2]) or time.monotonic() > deadline:
                 return now
             time.sleep(0.1)
@@ -373,13 +373,13 @@ def test_crashed_pages_leak_no_context_page_or_process() -> None:
     try:
         env.reset(seed=0)
         env.step("noop()")
-        u._host.run(_context_of(u._spare), 30)  # the next episode's context is made: the steady state
+        u.driver.host.run(_context_of(u.driver.spare), 30)  # the next episode's context is made: the steady state
         steady = counts()
         for i in range(20):
             if i % 5 == 4:
-                assert _kill_renderers(u._host) >= 2
+                assert _kill_renderers(u.driver.host) >= 2
             else:
-                u._host.run(_crash_page(u._page), 30)
+                u.driver.host.run(_crash_page(u.driver.page), 30)
             _, reward, term, trunc, info = env.step("noop()")
             assert trunc and not term and reward == 0.0 and "crashed" in info["infra_error"], info
             _, info = env.reset(seed=i)
@@ -420,7 +420,7 @@ def test_hung_chromium_times_out_and_is_replaced() -> None:
     env = menvs.make("web/ClickButton-v0", step_timeout=3.0)
     try:
         env.reset(seed=0)
-        host = env.unwrapped._host
+        host = env.unwrapped.driver.host
         hung = host.pids()
         for pid in hung:
             with contextlib.suppress(ProcessLookupError):
@@ -551,8 +551,8 @@ def test_the_reset_page_marks_itself_as_leaving() -> None:
     try:
         for seed in range(2):
             env.reset(seed=seed)
-            flag = env._host.run(  # type: ignore[union-attr]
-                env._page.evaluate("() => { window.dispatchEvent(new Event('beforeunload')); return !!window.__mvLeaving; }"),
+            flag = env.driver.host.run(  # type: ignore[union-attr]
+                env.driver.page.evaluate("() => { window.dispatchEvent(new Event('beforeunload')); return !!window.__mvLeaving; }"),
                 timeout=10,
             )
             assert flag, "the page a reset made lost observe.js's window listeners"
@@ -582,3 +582,61 @@ def test_a_step_that_navigates_observes_the_new_document() -> None:
             assert env.observation.title == "Third" and "action_error" not in info and not trunc
     finally:
         env.close()
+
+
+# --------------------------------------------------------------------------- the task interface
+
+
+def _recording(task_cls: type[WebTask]) -> tuple[type[WebTask], set[str]]:
+    """A subclass of ``task_cls`` that notes every attribute the web env's own modules read on it (getattr included;
+    what the task's methods read on themselves is theirs)."""
+    import sys
+
+    web = os.path.dirname(sys.modules[WebEnv.__module__].__file__)
+    seen: set[str] = set()
+
+    class Recorded(task_cls):  # type: ignore[misc, valid-type]
+        def __getattribute__(self, name: str) -> Any:
+            caller = sys._getframe(1).f_code.co_filename
+            if os.path.dirname(caller) == web and os.path.basename(caller) in ("env.py", "driver.py"):
+                seen.add(name)
+            return super().__getattribute__(name)
+
+    return Recorded, seen
+
+
+def _documented(name: str) -> bool:
+    """A method or property with a docstring, or a class attribute with a ``#:`` comment on the line above."""
+    import inspect
+
+    found = WebTask.__dict__.get(name)
+    if found is not None and (callable(found) or isinstance(found, property)):
+        return bool(inspect.getdoc(found))
+    lines = inspect.getsource(WebTask).splitlines()
+    at = [i for i, line in enumerate(lines) if line.strip().startswith((f"{name}:", f"{name} ="))]
+    return bool(at) and lines[at[0] - 1].strip().startswith("#:")
+
+
+def test_every_task_hook_the_web_env_uses_is_declared_on_webtask_with_its_default_and_a_doc() -> None:
+    """WebEnv called hooks WebTask never declared (blank_path, init_script, start_path, start), found with getattr.
+    Played with an own task (the defaults) and a MiniWoB task (which sets every hook), each name the env and its page
+    driver read on a task is declared on WebTask, with a default where it has one, and documented."""
+    from multiverse.envs.web import miniwob as mw
+
+    used: set[str] = set()
+    for task_cls in (Probe, mw.task_class("click-test")):
+        recorded, seen = _recording(task_cls)
+        env = WebEnv(recorded)
+        try:
+            _, info = env.reset(seed=0)
+            assert "infra_error" not in info, info
+            env.step(env.oracle_action())
+        finally:
+            env.close()
+        used |= {n for n in seen if not n.startswith("__")}
+    assert {"blank_path", "init_script", "start_path", "start", "setup", "validate", "oracle"} <= used, used
+    undeclared = sorted(n for n in used if n not in WebTask.__dict__ and n not in WebTask.__annotations__)
+    assert not undeclared, f"the web env uses {undeclared} on tasks, which WebTask does not declare"
+    assert not [n for n in used if not _documented(n)], [n for n in used if not _documented(n)]
+    no_default = sorted(n for n in used if n not in WebTask.__dict__)
+    assert no_default == ["PARAM_SPACE"], no_default  # every task defines its own space; everything else has a default

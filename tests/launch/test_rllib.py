@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
 import multiverse.envs as menvs
-from multiverse.envs.wrappers import NumericObservation
+from multiverse.envs.checks import check_env_id
+from multiverse.envs.core import GameEnv
+from multiverse.envs.randomization import IntRange, Param, ParamSpace
+from multiverse.envs.wrappers import NumericObservable, NumericObservation
 
 from conftest import GAME_IDS
 
@@ -22,6 +26,59 @@ def test_numeric_observation_has_a_fixed_shape_across_variants(env_id: str) -> N
         obs, *_ = env.step(env.unwrapped.oracle_action())
         assert env.observation_space.contains(obs)
     env.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class CountParams:
+    target: int = 3
+
+
+class CountTo(GameEnv):
+    """Count up to a target: the least a game defines (no drawing, no numeric observation)."""
+
+    PARAM_SPACE = ParamSpace(CountParams, target=Param(IntRange(2, 4), IntRange(6, 7), "how far to count"))
+    ACTIONS = ("up", "stay")
+
+    def _new_episode(self) -> None:
+        self.n = 0
+
+    def _advance(self, action: int | None) -> tuple[float, bool]:
+        self.n += action == 0
+        return float(self.n >= self.params.target), self.n >= self.params.target
+
+    @property
+    def mission(self) -> str:
+        return f"Count to {self.params.target}."
+
+    def _text(self) -> str:
+        return f"count: {self.n}"
+
+    def _success(self) -> bool:
+        return self.n >= self.params.target
+
+    def oracle_action(self) -> int:
+        return 0
+
+
+def test_a_game_without_the_numeric_mixin_plays_and_the_numeric_view_refuses_it_in_one_line() -> None:
+    """The numeric observation is an optional mixin, not part of the GameEnv contract: every built-in game offers
+    it, a game without it passes the author's checks, and NumericObservation and RLlib's registration say why not."""
+    assert not hasattr(GameEnv, "numeric_observation") and not hasattr(GameEnv, "numeric_space")
+    assert all(isinstance(menvs.make(i).unwrapped, NumericObservable) for i in GAME_IDS)
+    menvs.register("testonly/CountTo-v0", CountTo, kind="game", max_episode_steps=10, replace=True)
+    results = check_env_id("testonly/CountTo-v0", seeds=3, only=["info", "illegal-actions", "determinism",
+                                                                   "randomization", "oracle"])
+    assert [r.check for r in results if not r.ok] == [], [r.detail for r in results if not r.ok]
+    with pytest.raises(TypeError) as refused:
+        NumericObservation(menvs.make("testonly/CountTo-v0"))
+    assert str(refused.value).count("\n") == 0
+    assert "CountTo offers no numeric observation" in str(refused.value) and "NumericObservable" in str(refused.value)
+    from multiverse.launch.rllib import register_rllib_env
+
+    with pytest.raises(ValueError, match="CountTo offers no numeric observation"):
+        register_rllib_env("testonly/CountTo-v0")  # here, not later inside a Ray worker
+    with pytest.raises(ValueError, match="offers no numeric observation"):
+        register_rllib_env("web/ClickButton-v0")
 
 
 def test_pixels_mode() -> None:

@@ -1,11 +1,14 @@
-"""Headless pygame drawing shared by the games: imported only when pixels are asked for.
+"""Headless pygame drawing shared by every env that makes frames: imported only when pixels are asked for.
 
 pygame draws on an off-screen Surface (``SDL_VIDEODRIVER=dummy``; never a
-window) and frames come back as (H, W, 3) uint8 arrays.
+window) and frames come back as (H, W, 3) uint8 arrays: a game draws on
+:func:`surface` and :class:`~multiverse.envs.core.GameEnv` returns it with
+:func:`to_array`; a browser screenshot becomes a frame with :func:`decode_png`.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
@@ -16,8 +19,6 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame  # noqa: E402  (the environment variables above must come first)
-
-from multiverse.envs.games.common import PALETTES  # noqa: E402,F401  (re-exported for drawing code)
 
 _fonts: dict[int, Any] = {}
 
@@ -43,11 +44,18 @@ def to_array(surf: pygame.Surface, size: tuple[int, int] | None = None) -> np.nd
     return np.ascontiguousarray(pygame.surfarray.pixels3d(surf).transpose(1, 0, 2))
 
 
+def decode_png(png: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
+    """PNG bytes as an (H, W, 3) uint8 array, scaled (smoothly) to (height, width) when given."""
+    surf = pygame.image.load(io.BytesIO(png), "shot.png")
+    if size is not None:
+        surf = pygame.transform.smoothscale(surf, (size[1], size[0]))
+    return to_array(surf)
+
+
 def draw_grid(surf: pygame.Surface, cells: np.ndarray, colors: dict[int, tuple[int, int, int]], cell: int,
               background: tuple[int, int, int]) -> None:
     """Fill ``surf`` with one ``cell``-pixel square per grid entry, coloured by code."""
     surf.fill(background)
-    h, w = cells.shape
     for code, color in colors.items():
         ys, xs = np.nonzero(cells == code)
         for y, x in zip(ys.tolist(), xs.tolist()):
