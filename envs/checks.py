@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from multiverse.envs.play import oracle_agent, play_episode, random_agent
-from multiverse.envs.randomization import RandomizationError, _disjoint
+from multiverse.envs.randomization import RandomizationError, disjoint
 from multiverse.envs.registry import lookup, make
 
 __all__ = ["CHECKS", "CheckResult", "check_env_id"]
@@ -150,7 +150,7 @@ def check_randomization(env_id: str, seeds: int) -> str:
     try:
         space = env.unwrapped.randomization_space(**(env.unwrapped.spec.kwargs if env.unwrapped.spec else {}))
         for name, p in space.params.items():
-            _require(_disjoint(p.train, p.heldout), f"{name}: held-out overlaps train")
+            _require(disjoint(p.train, p.heldout), f"{name}: held-out overlaps train")
         rng = np.random.default_rng(0)
         for split in ("train", "heldout"):
             for _ in range(200):  # the declared space itself: cheap, so many draws

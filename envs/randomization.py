@@ -32,6 +32,7 @@ import numpy as np
 
 __all__ = [
     "ADR",
+    "SPLITS",
     "Choice",
     "Distribution",
     "IntRange",
@@ -41,7 +42,7 @@ __all__ = [
     "RandomizationError",
     "Uniform",
     "Union",
-    "SPLITS",
+    "disjoint",
 ]
 
 SPLITS = ("train", "heldout")
@@ -249,7 +250,8 @@ class Union(Distribution):
         return " or ".join(p.describe() for p in self.parts)
 
 
-def _disjoint(a: Distribution, b: Distribution) -> bool:
+def disjoint(a: Distribution, b: Distribution) -> bool:
+    """No value lies in both: no shared choice, no overlapping interval (how held-out stays apart from train)."""
     if a.values() or b.values():
         return not (set(map(repr, a.values())) & set(map(repr, b.values())))
     return all(hi1 < lo2 or hi2 < lo1 for lo1, hi1 in a.intervals() for lo2, hi2 in b.intervals())
@@ -304,7 +306,7 @@ class ParamSpace:
                 raise RandomizationError(
                     f"parameter {name!r}: nominal value {nominal!r} is outside its train range {p.train.describe()}"
                 )
-            if not _disjoint(p.train, p.heldout):
+            if not disjoint(p.train, p.heldout):
                 raise RandomizationError(
                     f"parameter {name!r}: held-out {p.heldout.describe()} overlaps train {p.train.describe()}"
                 )

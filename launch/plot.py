@@ -19,10 +19,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_run"]
+__all__ = ["plot_run", "read_csv"]
 
 
-def _read(path: Path) -> list[dict[str, str]]:
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """A CSV's rows as dicts of strings; none when the file is not there (yet)."""
     if not path.is_file():
         return []
     with open(path, newline="") as f:
@@ -58,8 +59,8 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     run = Path(run_dir).expanduser()
-    metrics = _read(run / "metrics.csv")
-    evals = _read(run / "eval.csv")
+    metrics = read_csv(run / "metrics.csv")
+    evals = read_csv(run / "eval.csv")
     if not metrics and not evals:
         raise FileNotFoundError(f"{run} has no metrics.csv or eval.csv; is it a run dir of multiverse train?")
     cols = list(metrics[0]) if metrics else []

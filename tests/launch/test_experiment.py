@@ -1,27 +1,31 @@
 """``multiverse experiment generalization`` end to end on the smoke budget: the tiny model, real embedded Ray,
 RLlib PPO, real recorded episodes. The report must be computed from those episodes, resume must keep finished
-runs, and bad input must fail before anything runs."""
+runs, and bad input must fail before anything runs. The committed run's report is recomputed from its episodes."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from multiverse.agents.episodes import read_episodes
-from PIL import Image
 from multiverse.launch.config import ConfigError
-from multiverse.launch.experiment import CATEGORIES, load_experiment
+from multiverse.launch.experiment import CATEGORIES, load_experiment, load_recorded, report
+from PIL import Image
 
 ARMS = ["zero_shot", "multiverse", "no_randomization", "rllib_ppo"]
+#: the committed full CPU run (bench/README.md): its episodes, and the report made from them
+COMMITTED = Path(__file__).resolve().parents[2] / "bench" / "results" / "generalization"
 
 
 def run(cli: str, *args: str, timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([cli, "experiment", "generalization", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, check=False)
 
 
 def success_of(folder: Path, env_ids: set[str], split: str, iteration: int | None = None) -> list[float]:
@@ -121,3 +125,33 @@ def test_budget_scales_steps_and_episodes() -> None:
     assert tenth.settings.eval_episodes == max(2, round(full.settings.eval_episodes * 0.1))
     with pytest.raises(ConfigError, match="budget"):
         load_experiment("experiment_cpu", budget=float("nan"))
+
+
+def test_the_committed_report_is_recomputed_from_its_episodes(tmp_path: Path) -> None:
+    """report.json and report.md of bench/results/generalization are what its recorded episodes give, byte for
+    byte, with the settings its experiment.json recorded."""
+    out = tmp_path / "gen"
+    out.mkdir()
+    shutil.copytree(COMMITTED / "arms", out / "arms")
+    shutil.copy(COMMITTED / "experiment.json", out)
+    result = report(out, load_recorded(out))
+    assert (out / "report.json").read_bytes() == (COMMITTED / "report.json").read_bytes()
+    assert (out / "report.md").read_bytes() == (COMMITTED / "report.md").read_bytes()
+    assert result == json.loads((COMMITTED / "report.json").read_text())
+    assert result["protocol"]["episodes_counted"] > 0
+    for name in ("learning_curves.png", "success_bars.png"):
+        assert Image.open(out / "plots" / name).size == Image.open(COMMITTED / "plots" / name).size
+
+
+def test_the_report_modules_load_no_ray_and_no_model() -> None:
+    """The statistics and the report are computed without Ray or torch (the runner brings those)."""
+    code = ("import sys; import multiverse.launch.experiment.report, multiverse.launch.experiment.stats; "
+            "print(sorted(m for m in ('ray', 'torch', 'transformers') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_a_folder_without_an_experiment_is_refused_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="experiment.json does not hold a recorded experiment"):
+        load_recorded(tmp_path)
