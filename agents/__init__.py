@@ -6,13 +6,18 @@ scores every legal action in one packed forward pass and samples from the
 softmax over them, and generates free text for ``type(id, <text>)`` templates
 constrained to the action language. The learner exposes Tinker-style
 primitives (``forward_backward``, ``optim_step``, ``get_weights`` /
-``set_weights``, ``save`` / ``load``); :mod:`multiverse.agents.train_local` is
-the RL loop over them in one process. No Ray here (that is ``multiverse.launch``).
+``set_weights``, ``save`` / ``load``); :mod:`multiverse.agents.loop` is the RL
+loop over them, written once, with the rollout passed in (an in-process env
+pool here, Ray workers in ``multiverse.launch``); :mod:`multiverse.agents.train_local`
+runs it in one process. No Ray here (that is ``multiverse.launch``).
 
 Modules: ``models`` (loading), ``prompt`` (observation -> prompt), ``policy``
 (scoring, sampling, generation), ``losses`` (PPO, GRPO, GAE, ...), ``learner``
-(primitives, checkpoints), ``rollout`` (lockstep episodes, advantages),
-``train_local`` (the loop), ``episodes`` (the recorded-episode schema, Parquet
+(primitives, checkpoints), ``rollout`` (lockstep episodes, tasks, the
+in-process rollout, advantages), ``config`` (the loop's settings), ``sampler``
+(env curriculum, ADR), ``update`` (the learner handle, PPO steps), ``loop``
+(the loop), ``runlog`` (its outputs), ``train_local`` (the loop in one
+process), ``episodes`` (the recorded-episode schema, Parquet
 storage, the recording wrapper), ``replay`` (record with an agent, verified
 replay), ``render`` (GIF, HTML viewer), ``export`` (Minari), ``sft``
 (behaviour cloning on recorded episodes).
@@ -55,7 +60,10 @@ _EXPORTS = {
     "verify_dataset": "replay",
     "bc_samples": "sft",
     "train_bc": "sft",
-    "TrainConfig": "train_local",
+    "TrainerConfig": "config",
+    "train_loop": "loop",
+    "LocalLearner": "update",
+    "InProcessRollout": "rollout",
     "train": "train_local",
     "evaluate": "train_local",
 }
@@ -67,8 +75,10 @@ __all__ = [
     "EpisodeMeta",
     "EpisodeSpec",
     "EpisodeWriter",
+    "InProcessRollout",
     "Learner",
     "LearnerConfig",
+    "LocalLearner",
     "ModelConfig",
     "ModelNotFoundError",
     "PPOConfig",
@@ -79,7 +89,7 @@ __all__ = [
     "PromptTooLongError",
     "RecordEpisodes",
     "Sample",
-    "TrainConfig",
+    "TrainerConfig",
     "Turn",
     "bc_samples",
     "build_model",
@@ -90,6 +100,7 @@ __all__ = [
     "run_episodes",
     "train",
     "train_bc",
+    "train_loop",
     "verify_dataset",
 ]
 

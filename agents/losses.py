@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Gt
 
 __all__ = [
     "BCLoss",
@@ -195,13 +196,14 @@ def advantage_variance(returns_N: torch.Tensor, advantages_N: torch.Tensor | Non
 class PPOConfig:
     """The PPO/GRPO objective's coefficients."""
 
-    clip_eps: float = 0.2
+    clip_eps: Annotated[float, Gt(0)] = 0.2
     """PPO clip range for the importance ratio."""
-    entropy_coef: float = 0.01
+    entropy_coef: Annotated[float, Ge(0)] = 0.01
     """Weight of the entropy bonus over the candidate distribution."""
-    kl_coef: float = 0.0
-    """Weight of the exact KL (over candidates) to the initial policy; 0 turns the reference pass off."""
-    value_coef: float = 0.5
+    kl_coef: Annotated[float, Ge(0)] = 0.0
+    """Weight of the exact KL (over candidates) to the initial policy; 0 turns the reference pass off. With full
+    fine-tuning the learner then keeps a frozen copy of the initial model."""
+    value_coef: Annotated[float, Ge(0)] = 0.5
     """Weight of the value loss (used when the policy has a value head)."""
     skip_zero_advantage: bool = False
     """Leave samples whose advantage is exactly 0 out of the update when there is no value head: GRPO groups

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Ge
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "Prompt", "PromptConfig", "PromptTooLongError", "Turn", "build_prompt"]
 
@@ -46,12 +48,12 @@ class PromptTooLongError(ValueError):
 class PromptConfig:
     """How observations become prompts."""
 
-    max_prompt_tokens: int = 1024
+    max_prompt_tokens: Annotated[int, Ge(16)] = 1024
     """Token budget of the prompt (the candidates' tokens come on top). See the truncation rule."""
-    history_steps: int = 2
+    history_steps: Annotated[int, Ge(0)] = 2
     """How many recent (observation, action) pairs the prompt shows at most."""
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    """The system message."""
+    system_prompt: str | None = None
+    """The system message (null or empty: the default one, DEFAULT_SYSTEM_PROMPT)."""
     list_legal_actions: bool = False
     """Write the legal actions into the prompt (they are scored either way). Off by default: measured with
     the 135M default model, a listed set makes it favour whichever action comes last, not the right one."""
@@ -158,8 +160,9 @@ def build_prompt(tokenizer: Any, turn: Turn, config: PromptConfig = PromptConfig
     history = list(turn.history)[-config.history_steps:] if config.history_steps else []
     kept_from = 0
     list_actions: bool | None = config.list_legal_actions  # None: the list was dropped to fit
+    system = config.system_prompt or DEFAULT_SYSTEM_PROMPT
     while True:
-        text, ids = _render(tokenizer, config.system_prompt, _user_message(turn, history[kept_from:], list_actions))
+        text, ids = _render(tokenizer, system, _user_message(turn, history[kept_from:], list_actions))
         if len(ids) <= config.max_prompt_tokens:
             used = len(history) - kept_from
             return Prompt(ids, text, used, len(turn.history) - used, bool(list_actions))

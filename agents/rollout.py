@@ -5,15 +5,25 @@ options, randomization, per step the observation, legal actions, action,
 log-prob, reward and flags) plus, not serialized, the policy's
 :class:`~multiverse.agents.policy.Decision` per step, so training re-scores
 exactly the tokens that were sampled.
+
+The loop (:mod:`multiverse.agents.loop`) hands a :class:`Rollout` its work as
+:class:`Task` s: episode specs and the seed of the policy's sampling.
+:func:`run_task` runs one over an :class:`EnvPool`; how many env instances per
+id a task uses depends only on the task, so its episodes are the same wherever
+it runs. :class:`InProcessRollout` runs the tasks here, one after the other,
+with the learner's own policy; ``multiverse.launch.workers.WorkerPool`` runs
+them on Ray rollout workers, each with a policy replica and its own pool.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import gymnasium as gym
+import multiverse.envs as menvs
 import torch
 from multiverse.agents.learner import Sample
 from multiverse.agents.losses import (
@@ -28,7 +38,8 @@ from multiverse.agents.losses import (
 from multiverse.agents.policy import Decision, Policy
 from multiverse.agents.prompt import Turn
 
-__all__ = ["Episode", "EpisodeSpec", "Step", "compute_advantages", "run_episodes", "to_samples"]
+__all__ = ["EnvPool", "Episode", "EpisodeSpec", "EpisodeSummary", "InProcessRollout", "Rollout", "Step", "Task",
+           "TaskResult", "compute_advantages", "run_episodes", "run_task", "to_samples"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,3 +252,127 @@ def to_samples(episodes: Sequence[Episode], advantages: Sequence[torch.Tensor], 
                 raise ValueError("an episode step has no policy decision (recorded without token ids?); cannot train on it")
             out.append(Sample.from_decision(step.decision, float(adv_T[t]), float(tgt_T[t]), ep.env_id))
     return out
+
+
+# --------------------------------------------------------------------------- tasks: the loop's unit of rollout work
+
+
+@dataclasses.dataclass
+class Task:
+    """Episodes for one worker call, in a fixed order, with the seed of the policy's sampling."""
+
+    index: int
+    specs: list[EpisodeSpec]
+    seed: int
+    greedy: bool = False
+    max_steps: int | None = None
+    keep_episodes: bool = True
+    """Return the full episodes (training); False returns only summaries (evaluation)."""
+
+
+@dataclasses.dataclass
+class EpisodeSummary:
+    env_id: str
+    seed: int
+    success: bool
+    return_: float
+    length: int
+    infra_error: str | None
+    split: str = "train"
+    """The randomization split the episode was reset with."""
+
+    @classmethod
+    def of(cls, ep: Episode) -> EpisodeSummary:
+        return cls(ep.env_id, ep.seed, bool(ep.success), ep.total_return, ep.length, ep.infra_error,
+                   str(ep.options.get("split", "train")))
+
+
+@dataclasses.dataclass
+class TaskResult:
+    index: int
+    summaries: list[EpisodeSummary]
+    episodes: list[Episode]
+    """With their decisions, when the task keeps them."""
+    seconds: float
+    env_steps: int
+    tokens: int
+    worker: int
+
+
+class EnvPool:
+    """Env instances per id, made when first needed and reused by every later task (never pickled)."""
+
+    def __init__(self, envs_per_id: int, make_env: Callable[[str], gym.Env] = menvs.make) -> None:
+        self.envs_per_id, self.make_env = envs_per_id, make_env
+        self.envs: dict[str, list[gym.Env]] = {}
+
+    def for_specs(self, specs: Sequence[EpisodeSpec]) -> tuple[list[gym.Env], list[str]]:
+        """(envs, their ids) for ``specs``: ``min(envs_per_id, episodes of the id)`` instances per id."""
+        need: dict[str, int] = {}
+        for s in specs:
+            need[s.env_id] = need.get(s.env_id, 0) + 1
+        envs, ids = [], []
+        for env_id, n in need.items():
+            pool = self.envs.setdefault(env_id, [])
+            k = min(self.envs_per_id, n)
+            while len(pool) < k:
+                pool.append(self.make_env(env_id))
+            envs += pool[:k]
+            ids += [env_id] * k
+        return envs, ids
+
+    def close(self) -> None:
+        for pool in self.envs.values():
+            for env in pool:
+                env.close()
+        self.envs.clear()
+
+
+def _tokens(episodes: Sequence[Episode]) -> int:
+    """Tokens the policy scored or generated: prompts, candidate blocks, generated text."""
+    return sum(len(d.prompt_ids) + sum(len(b) for b in d.candidates.blocks) + len(d.gen_ids)
+               for ep in episodes for s in ep.steps if (d := s.decision) is not None)
+
+
+def run_task(policy: Policy, pool: EnvPool, task: Task, worker: int = 0) -> TaskResult:
+    """Run one task's episodes with ``policy`` over envs from ``pool``."""
+    start = time.perf_counter()
+    envs, ids = pool.for_specs(task.specs)
+    episodes = run_episodes(policy, envs, task.specs, greedy=task.greedy, seed=task.seed, max_steps=task.max_steps,
+                            env_ids=ids)
+    return TaskResult(task.index, [EpisodeSummary.of(e) for e in episodes], episodes if task.keep_episodes else [],
+                      time.perf_counter() - start, sum(e.length for e in episodes), _tokens(episodes), worker)
+
+
+#: what a rollout reports besides its results: episodes and tasks lost with a worker, workers replaced
+NO_FAULTS = {"episodes_lost": 0, "tasks_lost": 0, "workers_restarted": 0}
+
+
+class Rollout(Protocol):
+    """Runs the loop's tasks with the learner's latest weights (:class:`InProcessRollout`, or launch's pool)."""
+
+    def run(self, tasks: Sequence[Task]) -> tuple[list[TaskResult | None], dict[str, int]]:
+        """Results in task order (None: lost with its worker) and the fault counts of :data:`NO_FAULTS`."""
+        ...
+
+    def sync(self, learner: Any) -> None:
+        """Act with ``learner``'s current weights (a :class:`~multiverse.agents.update.LearnerHandle`) from now on."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InProcessRollout:
+    """The tasks run here, one after the other, by the learner's own policy over one :class:`EnvPool`."""
+
+    def __init__(self, policy: Policy, envs_per_id: int, make_env: Callable[[str], gym.Env] = menvs.make) -> None:
+        self.policy, self.envs = policy, EnvPool(envs_per_id, make_env)
+
+    def run(self, tasks: Sequence[Task]) -> tuple[list[TaskResult | None], dict[str, int]]:
+        return [run_task(self.policy, self.envs, t) for t in tasks], dict(NO_FAULTS)
+
+    def sync(self, learner: Any) -> None:
+        """Nothing to send: the policy is the learner's, so it always has the latest weights."""
+
+    def close(self) -> None:
+        self.envs.close()

@@ -1,6 +1,6 @@
 """A short RL run of the packaged default model on a grid game: held-out-variant success before and after.
 
-Trains SmolLM2-135M-Instruct (LoRA) with GRPO (multiverse.agents.train_local) on
+Trains SmolLM2-135M-Instruct (LoRA) with GRPO (multiverse.agents.loop, in process) on
 the TRAIN randomization split of a small Catch board (5x6, one ball) and
 evaluates the greedy policy on the HELD-OUT split before and after: boards
 10-12 wide and 11-13 tall (twice as far to move, twice as many steps), drift
@@ -67,19 +67,18 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from multiverse.agents.learner import Learner, LearnerConfig
+    from multiverse.agents.config import AlgorithmConfig, EnvsConfig, RolloutConfig, ScheduleConfig, TrainerConfig
+    from multiverse.agents.learner import LearnerConfig
     from multiverse.agents.losses import PPOConfig
     from multiverse.agents.models import ModelConfig
     from multiverse.agents.policy import PolicyConfig
     from multiverse.agents.prompt import PromptConfig
-    from multiverse.agents.train_local import TrainConfig, evaluate, train
+    from multiverse.agents.train_local import evaluate, train
+    from multiverse.agents.update import LocalLearner
 
     params = json.loads(args.params)
     eval_params = json.loads(args.eval_params) if args.eval_params not in (None, "null") else params
-    config = TrainConfig(
-        env_ids=(args.env,),
-        env_params={args.env: params} if params else {},
-        eval_params={args.env: eval_params} if eval_params else {},
+    config = TrainerConfig(
         learner=LearnerConfig(
             model=ModelConfig(name=args.model, lora=True, lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank),
             # Catch shows the whole state, so no history: half the prompt, half the compute.
@@ -89,46 +88,47 @@ def main(argv: list[str] | None = None) -> None:
         ),
         loss=PPOConfig(clip_eps=0.2, entropy_coef=args.entropy, kl_coef=args.kl,
                        skip_zero_advantage=not args.keep_zero_advantage),
-        iterations=args.iterations,
-        groups_per_env=args.groups,
-        group_size=args.group_size,
-        envs_per_id=8,
-        minibatch=32,
-        epochs=1,
-        eval_episodes=args.eval_episodes,
-        eval_split="heldout",
-        seed=args.seed,
+        envs=EnvsConfig(train={args.env: 1.0}, params={args.env: params} if params else {},
+                        eval_params={args.env: eval_params} if eval_params else {}, curriculum="none",
+                        eval_split="heldout"),
+        algorithm=AlgorithmConfig(epochs=1, minibatch=32),
+        rollout=RolloutConfig(groups_per_iteration=args.groups, group_size=args.group_size,
+                              groups_per_task=args.groups, envs_per_worker=8),
+        schedule=ScheduleConfig(iterations=args.iterations, eval_every=0, checkpoint_every=0,
+                                eval_episodes=args.eval_episodes, seed=args.seed),
     )
     start_load, start = [round(x, 2) for x in os.getloadavg()], time.perf_counter()
-    learner = Learner(config.learner)
-    eval_kw: dict[str, Any] = {"episodes": args.eval_episodes, "env_params": config.env_params, "envs_per_id": 8}
-    train_before = evaluate(learner.policy, config.env_ids, split="train", **eval_kw)[args.env]  # as trained
+    learner = LocalLearner(config.learner, config.loss)
+    eval_kw: dict[str, Any] = {"episodes": args.eval_episodes, "env_params": config.envs.params, "envs_per_id": 8}
+    train_before = evaluate(learner.policy, [args.env], split="train", **eval_kw)[args.env]  # as trained
     print(f"train-split success before: {train_before['success']:.3f}", flush=True)
 
     def show(row: dict[str, Any]) -> None:
         if "eval" in row:
-            print(f"iteration {row['iteration']:3d}  held-out success {row['eval'][args.env]['success']:.3f}", flush=True)
+            [r] = row["eval"]
+            print(f"iteration {row['iteration']:3d}  held-out success {r['success']:.3f}", flush=True)
         else:
             # an iteration whose groups all scored alike has no update (skip_zero_advantage): no entropy or KL
-            print(f"iteration {row['iteration']:3d}  train success {row[f'success/{args.env}']:.3f}  "
-                  f"entropy {row.get('entropy', float('nan')):.3f}  kl {row.get('approx_kl', float('nan')):.4f}  "
-                  f"rollout {row['rollout_s']:.0f}s  update {row['update_s']:.0f}s", flush=True)
+            print(f"iteration {row['iteration']:3d}  train success {row[f'train/success/{args.env}']:.3f}  "
+                  f"entropy {row.get('update/entropy', float('nan')):.3f}  "
+                  f"kl {row.get('update/approx_kl', float('nan')):.4f}  "
+                  f"rollout {row['perf/rollout_s']:.0f}s  update {row['perf/update_s']:.0f}s", flush=True)
 
-    history = train(config, learner=learner, on_iteration=show)
-    train_after = evaluate(learner.policy, config.env_ids, split="train", **eval_kw)[args.env]
-    evals = [row for row in history if "eval" in row]
+    history = train(config, learner=learner, on_row=show)
+    train_after = evaluate(learner.policy, [args.env], split="train", **eval_kw)[args.env]
+    evals = [row["eval"][0] for row in history if "eval" in row]
     result = {
         "model": args.model,
         "env": args.env,
         "pinned_params": params,
         "eval_pinned_params": eval_params,
-        "heldout_success_before": evals[0]["eval"][args.env]["success"],
-        "heldout_success_after": evals[-1]["eval"][args.env]["success"],
-        "heldout_return_before": evals[0]["eval"][args.env]["return"],
-        "heldout_return_after": evals[-1]["eval"][args.env]["return"],
+        "heldout_success_before": evals[0]["success"],
+        "heldout_success_after": evals[-1]["success"],
+        "heldout_return_before": evals[0]["return"],
+        "heldout_return_after": evals[-1]["return"],
         "train_success_before": train_before["success"],
         "train_success_after": train_after["success"],
-        "raised_heldout_success": evals[-1]["eval"][args.env]["success"] > evals[0]["eval"][args.env]["success"],
+        "raised_heldout_success": evals[-1]["success"] > evals[0]["success"],
         "command": " ".join(["python", "bench/policy_learning.py", *(argv if argv is not None else sys.argv[1:])]),
         "eval_episodes": args.eval_episodes,
         "iterations": args.iterations,

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import dataclasses
 import json
 import os
 import platform
@@ -79,7 +78,7 @@ def specs_for(kind: str, groups: int, group_size: int, seed: int) -> list[Any]:
 
 
 def tasks_for(specs: list[Any], group_size: int, groups_per_task: int, max_steps: int) -> list[Any]:
-    from multiverse.launch.workers import Task
+    from multiverse.agents.rollout import Task
 
     per = group_size * groups_per_task
     return [Task(i, specs[k:k + per], seed=i, max_steps=max_steps) for i, k in enumerate(range(0, len(specs), per))]
@@ -365,7 +364,8 @@ class RayWorkers:
 
         init_ray(None, dashboard=False, num_cpus=len(self.cpus), needed_cpus=len(self.cpus))
         exit_on_sigterm()
-        self.pool = WorkerPool(len(self.cpus), self.worker_kwargs, num_cpus=1, torch_threads=1, max_restarts=0)
+        self.pool = WorkerPool(len(self.cpus), self.worker_kwargs["config"], envs_per_id=self.worker_kwargs["envs_per_id"],
+                               num_cpus=1, torch_threads=1, max_restarts=0)
         self.pids = self.pool.pids
         pinned = ray.get([h.__ray_call__.remote(_pin_actor, {cpu}) for h, cpu in zip(self.pool.handles, self.cpus)])
         for cpu, got in zip(self.cpus, pinned):
@@ -461,8 +461,7 @@ def main(argv: list[str] | None = None) -> None:
 
     learner_cfg = LearnerConfig(model=ModelConfig(name=args.model, lora=True),
                                 policy=PolicyConfig(prompt=PromptConfig(history_steps=0)))
-    worker_kwargs = {"model": dataclasses.asdict(learner_cfg.model), "policy": dataclasses.asdict(learner_cfg.policy),
-                     "value_head": False, "envs_per_id": args.envs_per_worker, "torch_threads": 1}
+    worker_kwargs = {"config": learner_cfg, "envs_per_id": args.envs_per_worker, "torch_threads": 1}
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     results: dict[str, Any] = {kind: {} for kind in args.kinds}

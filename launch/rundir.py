@@ -18,6 +18,9 @@ were. Its manifest records every file's size and sha256; resuming takes the
 newest checkpoint that still matches it (or the one asked for), sets the later
 ones aside and truncates the CSVs and TensorBoard after its iteration, so a
 resumed run reads as one run.
+
+:class:`RunDirLog` is the loop's :class:`~multiverse.agents.runlog.RunLog` over a run dir: the files above, and a
+line per iteration (and each evaluation's table) on the console.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any
 
 from multiverse.agents.durable import check_folder, fsync_dir, write_manifest, write_text_atomic
 
-__all__ = ["CHECKPOINT_FAULT_ENV", "MetricsLog", "RunDir"]
+__all__ = ["CHECKPOINT_FAULT_ENV", "MetricsLog", "RunDir", "RunDirLog"]
 
 #: test hook: ``kill-in-checkpoint:N`` SIGKILLs the process halfway through writing checkpoint N
 CHECKPOINT_FAULT_ENV = "MULTIVERSE_FAULT"
@@ -262,3 +265,60 @@ class MetricsLog:
 
     def close(self) -> None:
         self.tb.close()
+
+
+class RunDirLog:
+    """The loop's outputs in a run dir, and on the console (see the module docstring)."""
+
+    def __init__(self, run: RunDir, *, env_ids: Sequence[str], iterations: int, keep_checkpoints: int,
+                 resume_after: int | None, model: str, max_steps: int | None, console: Any, progress: bool) -> None:
+        from multiverse.agents.runlog import EpisodeRecorder
+
+        self.run, self.env_ids, self.total, self.keep = run, list(env_ids), iterations, keep_checkpoints
+        self.metrics = MetricsLog(run, resume_after=resume_after)
+        self.recorder = EpisodeRecorder(run.path / "episodes", model=model, run=str(run.path), max_steps=max_steps)
+        self.console = console
+        self.bar = _progress_bar(console, iterations, resume_after or 0) if progress else None
+
+    @property
+    def logged(self) -> bool:
+        """Whether any metrics or evaluation row was written (a failed new run without any leaves no run dir)."""
+        return bool(self.metrics.metrics.rows or self.metrics.eval.rows)
+
+    def iteration(self, iteration: int, row: Mapping[str, Any]) -> None:
+        from multiverse.agents.runlog import progress_line
+
+        self.metrics.log(iteration, row)
+        self.console.print(progress_line(iteration, self.total, row, self.env_ids), markup=False, highlight=False)
+        if self.bar is not None:
+            success = row["train/success"]
+            self.bar.update(self.bar.task_ids[0], completed=iteration,
+                            description="success -" if math.isnan(success) else f"success {success:.2f}")
+
+    def evaluation(self, iteration: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.console.print(self.metrics.log_eval(iteration, rows).rstrip(), markup=False, highlight=False)
+
+    def record(self, kind: str, episodes: Sequence[Any], iteration: int, learner_step: int, adr: Any = None) -> None:
+        self.recorder.write(kind, episodes, iteration, learner_step, adr)
+
+    def checkpoint(self, iteration: int, learner: Any, state: Mapping[str, Any]) -> None:
+        self.run.save_checkpoint(iteration, learner.save, state, keep=self.keep)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        self.metrics.close()
+        self.recorder.close()
+
+
+def _progress_bar(console: Any, total: int, done: int) -> Any:
+    """A rich progress bar when the terminal is interactive (logs get one line per iteration either way)."""
+    if not console.is_terminal:
+        return None
+    from rich import progress as rp
+
+    bar = rp.Progress(rp.TextColumn("[bold]train"), rp.BarColumn(), rp.MofNCompleteColumn(), rp.TimeElapsedColumn(),
+                      rp.TimeRemainingColumn(), rp.TextColumn("{task.description}"), console=console)
+    bar.add_task("", total=total, completed=done)
+    bar.start()
+    return bar

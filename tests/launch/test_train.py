@@ -251,33 +251,30 @@ def test_plot_writes_pngs(four_iterations: Path, multiverse_cli: str) -> None:
 
 def test_workers_act_with_the_weights_of_the_latest_update(ray_session) -> None:
     """... and with rollout.max_restarts=0, the death of the only worker stops the pool with one line."""
-    import dataclasses
-
     import ray
+    from fault_workers import ProbeWorker
 
-    from multiverse.agents.rollout import EpisodeSpec, compute_advantages, to_samples
-    from multiverse.launch.train import learner_config
-    from multiverse.launch.workers import Task, WorkerPool, WorkerPoolError, make_learner
+    from multiverse.agents.rollout import EpisodeSpec, Task, compute_advantages, to_samples
+    from multiverse.launch.workers import WorkerPool, WorkerPoolError, make_learner
 
-    config = load_config("smoke", [GAMES_ONLY])
-    lcfg = learner_config(config)
-    learner, where = make_learner(dataclasses.asdict(lcfg), {}, placement="driver", gpus=0, threads=None)
-    pool = WorkerPool(1, {"model": dataclasses.asdict(lcfg.model), "policy": dataclasses.asdict(lcfg.policy),
-                          "value_head": False, "envs_per_id": 2, "torch_threads": 1},
-                      num_cpus=1, torch_threads=1, max_restarts=0)
+    config = load_config("smoke", [GAMES_ONLY]).trainer()
+    learner, _ = make_learner(config.learner, config.loss, placement="driver", gpus=0, threads=None)
+    pool = WorkerPool(1, config.learner, envs_per_id=2, num_cpus=1, torch_threads=1, max_restarts=0,
+                      worker_cls=ProbeWorker)
     try:
         task = Task(0, [EpisodeSpec("games/Catch-v0", 0, {"params": {"width": 5, "height": 6, "balls": 1}})] * 2,
                     seed=0, max_steps=3)
         for version in range(2):
-            pool.broadcast(learner.weights())
+            pool.sync(learner)
             [result], stats = pool.run([task])
             assert result is not None and stats["episodes_lost"] == 0
             expected = float(sum(w.abs().sum() for w in learner.weights().values()))
-            [(loaded, checksum)] = pool.call_all("weights_version")
+            [(loaded, checksum)] = ray.get([h.weights_version.remote() for h in pool.handles])
             assert loaded == version and checksum == pytest.approx(expected, rel=1e-6)
             # a real update on these episodes (advantage 1 everywhere), so the next version differs
             advs, targets, _ = compute_advantages(result.episodes, normalize=False)
-            learner.call("update", to_samples(result.episodes, [a + 1.0 for a in advs], targets), 1, 8, 0)
+            learner.update(to_samples(result.episodes, [a + 1.0 for a in advs], targets), epochs=1, minibatch=8,
+                           seed=0)
             assert float(sum(w.abs().sum() for w in learner.weights().values())) != pytest.approx(expected, rel=1e-9)
         ray.kill(pool.handles[0], no_restart=True)
         with pytest.raises(WorkerPoolError) as err:
@@ -289,32 +286,92 @@ def test_workers_act_with_the_weights_of_the_latest_update(ray_session) -> None:
         pool.close()
 
 
+class Capture:
+    """The loop's RunLog, keeping what it is given."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.evals: list[list[dict]] = []
+        self.episodes: list = []
+        self.state: dict = {}
+
+    def iteration(self, iteration: int, row: dict) -> None:
+        self.rows.append(dict(row))
+
+    def evaluation(self, iteration: int, rows: list) -> None:
+        self.evals.append([dict(r) for r in rows])
+
+    def record(self, kind: str, episodes: list, iteration: int, learner_step: int, adr=None) -> None:
+        self.episodes += [(kind, e) for e in episodes]
+
+    def checkpoint(self, iteration: int, learner, state: dict) -> None:
+        self.state = dict(state)
+
+
+def test_the_in_process_and_the_ray_rollout_give_the_same_episodes_and_the_same_update(ray_session) -> None:
+    """One iteration of the one loop on a game and a web task (plus the evaluation after it), rolled out here and on
+    two Ray workers from the same seed: the same episodes step for step, the same metrics, the same weights."""
+    from multiverse.agents.loop import TrainerState, train_loop
+    from multiverse.agents.rollout import InProcessRollout
+    from multiverse.agents.update import LocalLearner
+    from multiverse.launch.workers import WorkerPool
+
+    config = load_config("smoke", ["run.iterations=1", "run.eval_before=false", "run.record_every=1",
+                                   "run.record_eval=true", "envs.heldout_ids=[]"]).trainer()
+    per_worker = config.rollout.envs_per_worker
+
+    def run(make_rollout) -> tuple[Capture, dict]:
+        learner, log = LocalLearner(config.learner, config.loss), Capture()
+        rollout = make_rollout(learner)
+        try:
+            rollout.sync(learner)
+            train_loop(config, learner, rollout, log, TrainerState.new(config))
+        finally:
+            rollout.close()
+        return log, learner.weights()
+
+    here, w_here = run(lambda learner: InProcessRollout(learner.policy, per_worker))
+    there, w_there = run(lambda learner: WorkerPool(2, config.learner, envs_per_id=per_worker, num_cpus=1,
+                                                    torch_threads=1, max_restarts=0))
+
+    def steps(ep) -> list:
+        return [(s.observation, tuple(s.legal_actions), s.action, round(s.logp, 5), s.reward) for s in ep.steps]
+
+    assert [k for k, _ in here.episodes] == ["train"] * 8 + ["eval"] * 4  # 4 groups of 2; 2 env ids x 2
+    assert {e.env_id for _, e in here.episodes} == {"games/Catch-v0", "web/ClickButton-v0"}
+    assert [(k, e.env_id, e.seed, e.options, e.success) for k, e in here.episodes] == [
+        (k, e.env_id, e.seed, e.options, e.success) for k, e in there.episodes]
+    assert [steps(e) for _, e in here.episodes] == [steps(e) for _, e in there.episodes]
+    [a], [b] = here.rows, there.rows
+    assert a["perf/samples"] == b["perf/samples"] > 0
+    for key in a:
+        if key.startswith(("train/", "update/", "adv/", "sampler/", "adr/")):
+            assert b[key] == pytest.approx(a[key], rel=1e-6, abs=1e-7, nan_ok=True), key
+    assert here.evals == there.evals
+    assert w_here.keys() == w_there.keys() and all(torch_equal(w_here[k], w_there[k]) for k in w_here)
+    assert here.state["rng"] == there.state["rng"] and here.state["adr"] == there.state["adr"]
+
+
+def torch_equal(a, b) -> bool:
+    return bool((a - b).abs().max() <= 1e-6)
+
+
 # --------------------------------------------------------------------------- faults
 
 
 def test_killed_worker_and_killed_chromium_cost_only_their_episodes(ray_session, tmp_path: Path, capsys) -> None:
     """... and a worker that dies after rollout.max_restarts replacements is dropped: the run goes on without it."""
-    from multiverse.launch.train import Hooks, train
+    from fault_workers import faulty_worker
 
-    pools: list = []
+    from multiverse.launch.train import train
 
-    def dispatched(it: int, pool) -> None:
-        pools.append(pool)
-        if it == 3:  # SIGKILL worker 0 while its task runs
-            os.kill(pool.pids[0], signal.SIGKILL)
-        if it == 4:  # and through Ray: ray.kill worker 1 while its task runs
-            import ray
-
-            ray.kill(pool.handles[1], no_restart=True)
-
-    def finished(it: int, row: dict) -> None:
-        if it == 1:  # each worker's Chromium dies at the first web step of its next task with web envs
-            pools[0].call_all("arm_browser_kill", 1)
-
+    # weights version v is iteration v + 1's: Chromium dies in iteration 2, worker 0 is SIGKILLed in iteration 3 and
+    # worker 1 ended through ray.kill in iteration 4, each while its task runs
+    worker = faulty_worker(tmp_path / "faults", chromium_from=1, sigkill=(0, 2), ray_kill=(1, 3))
     config = smoke(tmp_path, "run.iterations=5", "run.eval_every=0", "run.checkpoint_every=0",
                    "rollout.max_restarts=1", "envs.train={web/ClickButton-v0: 1, games/Catch-v0: 1}",
                    "envs.curriculum=none", "envs.heldout_ids=[]")
-    run = train(config, hooks=Hooks(on_rollout_dispatched=dispatched, on_iteration=finished))
+    run = train(config, worker_cls=worker)
     m = {int(r["iteration"]): r for r in rows(run / "metrics.csv")}
     assert sorted(m) == [1, 2, 3, 4, 5]
     # iteration 2: Chromium killed mid-episode -> those episodes end with infra_error and are not trained on

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from multiverse.launch.sampler import ADRBank, EnvSampler
+from multiverse.agents.sampler import ADRBank, EnvSampler
 
 
 def test_mixture_weights_give_proportional_counts_every_iteration() -> None:
