@@ -18,12 +18,12 @@ from typing import Any, Literal
 from multiverse.launch.config import (
     ConfigError,
     RunConfig,
-    _format_error,
-    _parse_value,
-    _Section,
-    _set_dotted,
+    Section,
+    format_error,
     load_config,
+    parse_value,
     read_tree,
+    set_dotted,
 )
 from multiverse.launch.experiment.stats import Categories
 from pydantic import Field, ValidationError, model_validator
@@ -34,7 +34,7 @@ __all__ = ["ARMS", "Experiment", "ExperimentConfig", "ExperimentSection", "PPOSe
 ARMS = ("zero_shot", "multiverse", "no_randomization", "rllib_ppo")
 
 
-class PPOSection(_Section):
+class PPOSection(Section):
     """RLlib PPO's hyper-parameters (the from-scratch baseline)."""
 
     train_batch_size: int = Field(1000, ge=1)
@@ -51,7 +51,7 @@ class PPOSection(_Section):
     """Evaluate after every this many env steps of a game's training (and at 0 and at the end)."""
 
 
-class ExperimentSection(_Section):
+class ExperimentSection(Section):
     """The experiment's arms, seeds and budget."""
 
     arms: list[Literal["zero_shot", "multiverse", "no_randomization", "rllib_ppo"]] = Field(
@@ -78,7 +78,7 @@ class ExperimentSection(_Section):
         return self
 
 
-class ExperimentConfig(_Section):
+class ExperimentConfig(Section):
     """``multiverse experiment generalization``'s config: the experiment, and the training config of the LM arms."""
 
     experiment: ExperimentSection = Field(default_factory=ExperimentSection)
@@ -117,15 +117,15 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = (), *, budget: 
         section, _, rest = key.strip().partition(".")
         if section == "train":  # a multiverse train field, walked as that config's tree
             try:
-                _set_dotted(tree.setdefault("train", {}), rest, _parse_value(raw))
+                set_dotted(tree.setdefault("train", {}), rest, parse_value(raw))
             except ConfigError as error:
                 raise ConfigError(f"{item}: {error}") from None
         else:
-            _set_dotted(tree, key.strip(), _parse_value(raw), root=ExperimentConfig)
+            set_dotted(tree, key.strip(), parse_value(raw), root=ExperimentConfig)
     try:
         cfg = ExperimentConfig.model_validate(tree)
     except ValidationError as error:
-        raise ConfigError(_format_error(error)) from None
+        raise ConfigError(format_error(error)) from None
     try:
         train = load_config(None, base=cfg.train)
     except ConfigError as error:

@@ -54,8 +54,8 @@ def _run_lm(exp: Experiment, arm: str, seed: int, where: Path) -> dict[str, Any]
 
 
 def _run_ppo(exp: Experiment, seed: int, where: Path) -> dict[str, Any]:
+    from multiverse.agents.loop import EVAL_SEED_BASE
     from multiverse.launch.baseline import train_and_evaluate_ppo
-    from multiverse.launch.train import EVAL_SEED_BASE
 
     s, cfg = exp.settings, exp.train
     games = game_ids(cfg.env_ids())
