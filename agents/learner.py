@@ -21,9 +21,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Gt
 from multiverse.agents.durable import file_problem, file_sha256, fsync_dir
 from multiverse.agents.models import ModelConfig, build_model
 from multiverse.agents.policy import Candidates, Decision, Policy, PolicyConfig, PolicyOutput
@@ -48,17 +49,17 @@ class LearnerConfig:
     """Which model, LoRA or full fine-tuning, value head."""
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     """Prompting, temperature, generation, compute dtype, threads."""
-    lr: float = 1e-4
+    lr: Annotated[float, Gt(0)] = 1e-4
     """AdamW learning rate."""
-    weight_decay: float = 0.0
+    weight_decay: Annotated[float, Ge(0)] = 0.0
     """AdamW weight decay."""
     betas: tuple[float, float] = (0.9, 0.999)
     """AdamW betas."""
-    adam_eps: float = 1e-8
+    adam_eps: Annotated[float, Gt(0)] = 1e-8
     """AdamW epsilon."""
-    grad_clip: float | None = 1.0
+    grad_clip: Annotated[float, Gt(0)] | None = 1.0
     """Clip the global gradient norm to this before each step (None: no clipping)."""
-    micro_batch: int = 8
+    micro_batch: Annotated[int, Ge(1)] = 8
     """Items per forward/backward inside forward_backward (bounds activation memory; gradients add up)."""
     keep_reference: bool = False
     """Full fine-tuning only: keep a frozen copy of the initial model for a KL penalty. With LoRA the

@@ -216,10 +216,17 @@ class _Outcome:
     def infra_errors(self) -> int:
         return sum(1 for e in self.episodes if e.infra_error)
 
+    @property
+    def env_steps(self) -> int:
+        return sum(r.env_steps for r in self.results if r is not None)
+
+    @property
+    def tokens(self) -> int:
+        return sum(r.tokens for r in self.results if r is not None)
+
 
 def _count(state: TrainerState, out: _Outcome) -> None:
-    env_steps = sum(r.env_steps for r in out.results if r is not None)
-    for k, v in (("env_steps", env_steps), ("episodes", len(out.episodes)), ("seconds", out.seconds[0]),
+    for k, v in (("env_steps", out.env_steps), ("episodes", len(out.episodes)), ("seconds", out.seconds[0]),
                  ("episodes_lost", out.faults["episodes_lost"]), ("workers_restarted", out.faults["workers_restarted"]),
                  ("infra_errors", out.infra_errors)):
         state.totals[k] += v
@@ -244,13 +251,11 @@ def _metrics(state: TrainerState, out: _Outcome) -> dict[str, Any]:
     if state.adr is not None:
         row |= state.adr.metrics()
     seconds, t_rollout, t_update = out.seconds
-    env_steps = sum(r.env_steps for r in out.results if r is not None)
-    tokens = sum(r.tokens for r in out.results if r is not None)
     rate = (lambda n: n / t_rollout) if t_rollout > 0 else (lambda n: float("nan"))
     return row | {
         "perf/iteration_s": seconds, "perf/rollout_s": t_rollout, "perf/update_s": t_update,
-        "perf/episodes": len(out.episodes), "perf/samples": out.samples, "perf/env_steps": env_steps,
-        "perf/env_steps_per_s": rate(env_steps), "perf/tokens_per_s": rate(tokens),
+        "perf/episodes": len(out.episodes), "perf/samples": out.samples, "perf/env_steps": out.env_steps,
+        "perf/env_steps_per_s": rate(out.env_steps), "perf/tokens_per_s": rate(out.tokens),
         "perf/total_env_steps": state.totals["env_steps"],
         "faults/episodes_lost": out.faults["episodes_lost"], "faults/tasks_lost": out.faults["tasks_lost"],
         "faults/workers_restarted": out.faults["workers_restarted"], "faults/infra_errors": out.infra_errors,

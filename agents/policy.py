@@ -33,9 +33,10 @@ import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import torch
+from annotated_types import Ge, Gt
 from multiverse.agents.kernels import share_weights
 from multiverse.agents.prompt import PromptConfig, Turn, build_prompt
 
@@ -52,9 +53,9 @@ class PolicyConfig:
 
     prompt: PromptConfig = dataclasses.field(default_factory=PromptConfig)
     """Prompt rendering and its token budget (see multiverse.agents.prompt)."""
-    temperature: float = 1.0
+    temperature: Annotated[float, Gt(0)] = 1.0
     """Sampling temperature for the candidate softmax and generated tokens (> 0)."""
-    max_text_tokens: int = 16
+    max_text_tokens: Annotated[int, Ge(1)] = 16
     """Most tokens of free text a ``<text>`` template may generate; the closing quote is forced at the last."""
     score_norm: Literal["sum", "mean"] = "sum"
     """Candidate score: summed token log-probs (the sequence likelihood) or their mean (favours long actions less)."""
@@ -62,7 +63,7 @@ class PolicyConfig:
     """Autocast dtype for the transformer's matmuls (on the model's device); float32 for exact comparisons."""
     num_threads: int | None = None
     """torch.set_num_threads for this process (None: leave it). Use 1 when envs run beside the policy."""
-    rows_per_forward: int = 8
+    rows_per_forward: Annotated[int, Ge(1)] = 8
     """Turns scored per forward pass; bigger batches are split (bounds activation memory)."""
 
     def __post_init__(self) -> None:

@@ -115,3 +115,22 @@ def test_samples_carry_the_decisions_tokens() -> None:
     assert len(samples) == sum(e.length for e in eps)
     assert samples[0].prompt_ids == eps[0].steps[0].decision.prompt_ids
     assert samples[0].behaviour_logp == eps[0].steps[0].logp
+
+
+def test_a_tasks_episodes_depend_only_on_the_task() -> None:
+    """The same task gives the same episodes on a fresh env pool, on one that ran other tasks before, and through the
+    in-process rollout: what lets a task run on any worker, and the two rollouts agree."""
+    from multiverse.agents.rollout import EnvPool, InProcessRollout, Task, run_task
+
+    policy = tiny_policy()
+    task = Task(0, [EpisodeSpec("games/Catch-v0", s, TINY_CATCH) for s in (4, 4, 5)], seed=7, max_steps=6)
+    other = Task(1, [EpisodeSpec("games/Catch-v0", 9, {"split": "heldout"})] * 4, seed=1, max_steps=6)
+    used = EnvPool(envs_per_id=2)
+    run_task(policy, used, other)
+    results = [run_task(policy, EnvPool(envs_per_id=2), task), run_task(policy, used, task),
+               InProcessRollout(policy, envs_per_id=2).run([task])[0][0]]
+    first = [[(s.action, s.logp) for s in e.steps] for e in results[0].episodes]
+    assert all([[(s.action, s.logp) for s in e.steps] for e in r.episodes] == first for r in results)
+    assert len(used.envs["games/Catch-v0"]) == 2  # min(envs_per_id, the task's episodes of the id), reused
+    assert results[0].env_steps == sum(len(steps) for steps in first) and results[0].tokens > 0
+    assert [s.seed for s in results[0].summaries] == [4, 4, 5]

@@ -108,3 +108,22 @@ def test_a_new_dataclass_field_becomes_a_documented_key() -> None:
     assert Section(depth=5).build(Knobs) == Knobs(depth=5)
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         Section(depth=0)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.lora_rank=0", "lora_rank"), ("model.temperature=0", "temperature"), ("model.max_text_tokens=0", "max_text_tokens"),
+    ("model.rows_per_forward=0", "model.rows_per_forward: Input should be greater than or equal to 1"),
+    ("model.max_prompt_tokens=8", "model.max_prompt_tokens: Input should be greater than or equal to 16"),
+    ("algorithm.lr=0", "algorithm.lr: Input should be greater than 0"),
+    ("algorithm.weight_decay=-1", "algorithm.weight_decay: Input should be greater than or equal to 0"),
+    ("algorithm.grad_clip=0", "algorithm.grad_clip: Input should be greater than 0"),
+    ("algorithm.micro_batch=0", "algorithm.micro_batch: Input should be greater than or equal to 1"),
+    ("algorithm.clip_eps=0", "algorithm.clip_eps: Input should be greater than 0"),
+    ("algorithm.entropy_coef=-0.1", "algorithm.entropy_coef: Input should be greater than or equal to 0"),
+])
+def test_the_bounds_of_agents_settings_hold_in_yaml(override: str, message: str) -> None:
+    from multiverse.launch.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_config("smoke", [override], check_envs=False)
+    assert message in str(err.value) and "\n" not in str(err.value)
