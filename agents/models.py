@@ -52,6 +52,7 @@ __all__ = [
     "check_model_name",
     "default_gguf_path",
     "ensure_default_model",
+    "for_run",
     "load_model",
     "load_tokenizer",
     "tiny_test_tokenizer",
@@ -435,6 +436,16 @@ class ModelConfig:
         kernel_sets.check_device_spec(self.device)
         # a named device is checked against named kernels now (cpu_fused on cuda); auto is resolved at build
         kernel_sets.choose_kernels(self.kernels, [] if self.device == "auto" else [self.device])
+
+
+def for_run(config: ModelConfig, *, learner_device: str) -> tuple[ModelConfig, ModelConfig]:
+    """(the learner's, the rollout replicas') model configs of a run whose learner sits on ``learner_device`` and
+    whose replicas hold no GPU: ``auto`` devices made concrete (replicas on the CPU) and one kernel set for both
+    (:func:`~multiverse.agents.kernels.choose_kernels` over the two devices), so they score the same bits."""
+    replica_device = config.device if config.device != "auto" else "cpu"
+    kernels = kernel_sets.choose_kernels(config.kernels, [learner_device, replica_device])
+    return (dataclasses.replace(config, device=learner_device, kernels=kernels),
+            dataclasses.replace(config, device=replica_device, kernels=kernels))
 
 
 def build_model(config: ModelConfig, *, cache_dir: Path | str | None = None) -> LoadedModel:

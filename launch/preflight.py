@@ -3,6 +3,8 @@ line naming the field (or variable) and what to do, and leaves no run dir.
 
 * Ray: the address to join answers (a TCP probe: ``ray.init`` would retry it for minutes), or an embedded Ray's
   ``ray.num_cpus`` holds what the workers ask for (else they are never scheduled and the run waits forever);
+* an embedded Ray's ``model.device`` is on this machine (CUDA asked for where torch sees none; a cluster's
+  learner may hold a GPU this driver lacks, so there the learner's build says so);
 * the model name resolves (:func:`~multiverse.agents.models.check_model_name`: a near miss of a built-in name, or a
   Hub id that is neither cached nor reachable, fails at once instead of after a minute of retries);
 * ``MULTIVERSE_TIMEOUT_SCALE`` parses (the workers' browsers read it);
@@ -32,8 +34,18 @@ def check_start(config: RunConfig) -> None:
         check_address(address, what)
     else:
         check_cpus(config.ray.num_cpus, needed, cpus_for)
+        _check_device(config.model.device)
     _check_timeout_scale()
     _check_prompts(config, _tokenizer(config.model.name))
+
+
+def _check_device(device: str) -> None:
+    from multiverse.agents.kernels import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_timeout_scale() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from multiverse.agents.loop import EVAL_SEED_BASE, TrainerState, train_loop
 from multiverse.launch.config import RunConfig, default_run_name, to_yaml
 from multiverse.launch.rundir import RunDir, RunDirLog
-from multiverse.launch.workers import RolloutWorker, WorkerPool, make_learner
+from multiverse.launch.workers import RolloutWorker, WorkerPool, make_learner, place_learner
 
 __all__ = ["EVAL_SEED_BASE", "learner_config", "train"]
 
@@ -82,17 +82,21 @@ def train(
         needed, cpus_for = config.cpu_demand()
         started, where = init_ray(config.ray.address, dashboard=config.ray.dashboard, num_cpus=config.ray.num_cpus,
                                   needed_cpus=needed, cpus_for=cpus_for)
-        learner, learner_where = make_learner(trainer.learner, trainer.loss, placement=config.ray.learner,
+        # the learner and the replicas: each on its device, one kernel set for both (they score the same bits)
+        placement, learner_cfg, replica_cfg = place_learner(trainer.learner, placement=config.ray.learner,
+                                                            gpus=config.ray.learner_gpus)
+        learner, learner_where = make_learner(learner_cfg, trainer.loss, placement=placement,
                                               gpus=config.ray.learner_gpus, threads=config.ray.learner_threads)
         if checkpoint is not None:
             learner.load(checkpoint / "learner")
         ro = config.rollout
-        pool = WorkerPool(ro.workers, trainer.learner, envs_per_id=ro.envs_per_worker, num_cpus=ro.worker_cpus,
+        pool = WorkerPool(ro.workers, replica_cfg, envs_per_id=ro.envs_per_worker, num_cpus=ro.worker_cpus,
                           torch_threads=ro.torch_threads, max_restarts=ro.max_restarts, worker_cls=worker_cls)
         pool.sync(learner)
         console.print(f"[bold]multiverse train[/bold] run dir {run.path}")
         console.print(f"  {where}; {ro.workers} rollout workers; learner in the {learner_where}; model "
-                      f"{config.model.name} ({'LoRA' if config.model.lora else 'full'}); "
+                      f"{config.model.name} ({'LoRA' if config.model.lora else 'full'}, "
+                      f"{learner_cfg.model.kernels} kernels); "
                       + (f"resuming after iteration {state.iteration}" if saved else "new run"))
         train_loop(trainer, learner, pool, log, state)
         console.print(f"done: {run.path}  (multiverse plot {run.path})")

@@ -36,7 +36,7 @@ from multiverse.agents.losses import PPOConfig
 from multiverse.agents.rollout import NO_FAULTS, EnvPool, Task, TaskResult, run_task
 from multiverse.agents.update import LearnerHandle, LocalLearner
 
-__all__ = ["ActorLearner", "RolloutWorker", "WorkerPool", "WorkerPoolError", "make_learner"]
+__all__ = ["ActorLearner", "RolloutWorker", "WorkerPool", "WorkerPoolError", "make_learner", "place_learner"]
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -245,13 +245,35 @@ class ActorLearner:
         ray.kill(self.actor)
 
 
-def make_learner(config: LearnerConfig, loss: PPOConfig, *, placement: str, gpus: float,
-                 threads: int | None) -> tuple[LearnerHandle, str]:
-    """The learner in the driver, or in an actor (``auto``: an actor with a GPU when the cluster has one)."""
+def place_learner(config: LearnerConfig, *, placement: str, gpus: float) -> tuple[str, LearnerConfig, LearnerConfig]:
+    """Where the learner runs (``driver`` or ``actor``; ``auto``: an actor with a GPU when the cluster has one), and
+    the learner's and the rollout replicas' configs: with ``model.device: auto`` the learner on CUDA where it holds
+    a GPU (an actor with ray.learner_gpus > 0, or a driver that has one) and the replicas on the CPU (they hold
+    none), both on one kernel set (:func:`~multiverse.agents.models.for_run`) so they score the same bits."""
+    import dataclasses
+
     import ray
+    from multiverse.agents.kernels import resolve_device
+    from multiverse.agents.models import for_run
+    from multiverse.launch.config import ConfigError
 
     if placement == "auto":
         placement = "actor" if ray.cluster_resources().get("GPU", 0) >= max(gpus, 1e-9) and gpus > 0 else "driver"
+    device = config.model.device
+    try:
+        if device == "auto":
+            device = ("cuda" if gpus > 0 else "cpu") if placement == "actor" else resolve_device("auto").type
+        learner_model, replica_model = for_run(config.model, learner_device=device)
+    except ValueError as error:  # cpu_fused asked for beside a GPU learner
+        raise ConfigError(str(error)) from None
+    return placement, dataclasses.replace(config, model=learner_model), dataclasses.replace(config, model=replica_model)
+
+
+def make_learner(config: LearnerConfig, loss: PPOConfig, *, placement: str, gpus: float,
+                 threads: int | None) -> tuple[LearnerHandle, str]:
+    """The learner in the driver, or in an actor (``placement`` as :func:`place_learner` resolved it)."""
+    import ray
+
     if placement == "driver":
         return LocalLearner(config, loss, threads=threads), "driver"
     have = ray.cluster_resources().get("GPU", 0)

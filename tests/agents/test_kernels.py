@@ -11,7 +11,7 @@ from multiverse.agents import kernels
 from multiverse.agents.kernels.fast_forward import ATTENTION
 from multiverse.agents.learner import Learner, LearnerConfig, Sample
 from multiverse.agents.losses import PPOConfig, PPOLoss
-from multiverse.agents.models import ModelConfig, build_model
+from multiverse.agents.models import ModelConfig, build_model, for_run
 from multiverse.agents.policy import Policy
 
 BF16 = dataclasses.replace(FP32, compute_dtype="bfloat16")
@@ -134,6 +134,35 @@ def test_cuda_asked_for_without_cuda_is_one_line_naming_model_device() -> None:
             ModelConfig(device=bad)
     with pytest.raises(ValueError, match="model.kernels='cpu_fused' runs on cpu only"):
         ModelConfig(device="cuda", kernels="cpu_fused")  # known wrong before any hardware is asked
+
+
+def test_a_runs_learner_and_replicas_get_one_kernel_set_and_score_the_same_bits() -> None:
+    """for_run: what launch gives the learner (on a GPU where it holds one) and the replicas (on the CPU)."""
+    learner_model, replica_model = for_run(ModelConfig(name="tiny-test"), learner_device="cpu")
+    assert (learner_model.device, replica_model.device) == ("cpu", "cpu")
+    assert learner_model.kernels == replica_model.kernels == "cpu_fused"
+    on_gpu = for_run(ModelConfig(name="tiny-test"), learner_device="cuda")
+    assert [(m.device, m.kernels) for m in on_gpu] == [("cuda", "reference"), ("cpu", "reference")]
+    assert [m.device for m in for_run(ModelConfig(device="cuda:1", kernels="reference"), learner_device="cuda:1")] == [
+        "cuda:1", "cuda:1"]  # a device named is every policy's
+    with pytest.raises(ValueError, match="model.kernels='cpu_fused' runs on cpu only, but a policy of this run is on "
+                                         "cuda"):
+        for_run(ModelConfig(kernels="cpu_fused"), learner_device="cuda")
+    for kernel_set in ("reference", "cpu_fused"):  # a learner and a replica built from the two configs: same bits
+        learner_model, replica_model = for_run(ModelConfig(name="tiny-test", lora=True, dtype="bfloat16",
+                                                           kernels=kernel_set), learner_device="cpu")
+        lrn = Learner(LearnerConfig(model=learner_model, policy=BF16))
+        loaded = build_model(replica_model)
+        replica = Policy(loaded.model, loaded.tokenizer, BF16).for_rollout()
+        assert loaded.kernels == kernel_set
+        with torch.no_grad():
+            for n, p in lrn.policy.trainable_parameters().items():
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.05)
+        replica.set_weights(lrn.get_weights())
+        turns = _turns_for_learner()
+        a = lrn.act(turns, temperature=2.0, generator=torch.Generator().manual_seed(4))
+        b = replica.act(turns, temperature=2.0, generator=torch.Generator().manual_seed(4))
+        assert [(d.action, d.logp) for d in a] == [(d.action, d.logp) for d in b]
 
 
 @pytest.mark.parametrize("kernel_set", ["reference", "cpu_fused"])

@@ -41,6 +41,9 @@ PORT = closed_port()
         (["ray.address=http://127.0.0.1:8265"], {}, "is an HTTP (dashboard) address; multiverse train joins a cluster"),
         (["model.name=defualt"], {}, "error: model.name: unknown model 'defualt'; did you mean 'default'?"),
         (["model.name=tiny-tset"], {}, "did you mean 'tiny-test'?"),
+        # an embedded Ray runs here: CUDA that torch does not see here stopped the learner's build with a traceback
+        (["model.device=cuda:99"], {}, "error: model.device='cuda:99' but torch sees "),
+        (["model.device=cuda", "model.kernels=cpu_fused"], {}, "error: model.kernels='cpu_fused' runs on cpu only"),
         (["model.max_prompt_tokens=16"], {}, "error: model.max_prompt_tokens=16 is too small: games/Catch-v0's first "
                                              "prompt (train split) needs "),
         (["model.max_prompt_tokens=300"], {}, "games/Maze-v0's first prompt (train split) needs "),  # the held-out id
