@@ -11,7 +11,9 @@ loop over them, written once, with the rollout passed in (an in-process env
 pool here, Ray workers in ``multiverse.launch``); :mod:`multiverse.agents.train_local`
 runs it in one process. No Ray here (that is ``multiverse.launch``).
 
-Modules: ``models`` (loading), ``prompt`` (observation -> prompt), ``policy``
+Modules: ``models`` (loading), ``kernels`` (the device, and what computes the
+forward: plain transformers + peft or the fused CPU forms), ``prompt``
+(observation -> prompt), ``policy``
 (scoring, sampling, generation), ``losses`` (PPO, GRPO, GAE, ...), ``learner``
 (primitives, checkpoints), ``rollout`` (lockstep episodes, tasks, the
 in-process rollout, advantages), ``config`` (the loop's settings), ``sampler``

@@ -11,18 +11,19 @@ from multiverse.agents.models import LoadedModel, ModelConfig, build_model
 from multiverse.agents.policy import Policy, PolicyConfig
 from multiverse.agents.prompt import PromptConfig, Turn
 
-#: exact arithmetic for comparisons; short prompts keep the byte-level tiny model fast
+#: exact arithmetic for comparisons; short prompts keep the byte-level tiny model fast. The models here are on the
+#: CPU on any machine: the tests compare CPU arithmetic bit for bit and check the fused CPU kernels (auto there)
 FP32 = PolicyConfig(compute_dtype="float32", prompt=PromptConfig(system_prompt="Act.", history_steps=2))
 
 
 def tiny_policy(*, lora: bool = False, seed: int = 0, config: PolicyConfig = FP32, value_head: bool = False) -> Policy:
-    loaded = build_model(ModelConfig(name="tiny-test", lora=lora, seed=seed, value_head=value_head))
+    loaded = build_model(ModelConfig(name="tiny-test", lora=lora, seed=seed, value_head=value_head, device="cpu"))
     return Policy(loaded.model, loaded.tokenizer, config, value_head=value_head)
 
 
 def tiny_lora(dtype: str = "float32", seed: int = 0) -> LoadedModel:
     """tiny-test with LoRA whose adapters are nonzero (B starts at zero; given values so that they matter)."""
-    loaded = build_model(ModelConfig(name="tiny-test", lora=True, dtype=dtype, seed=seed))
+    loaded = build_model(ModelConfig(name="tiny-test", lora=True, dtype=dtype, seed=seed, device="cpu"))
     with torch.no_grad():
         for n, p in loaded.model.named_parameters():
             if p.requires_grad:

@@ -11,7 +11,7 @@ from multiverse.agents import kernels
 from multiverse.agents.kernels.fast_forward import ATTENTION
 from multiverse.agents.learner import Learner, LearnerConfig, Sample
 from multiverse.agents.losses import PPOConfig, PPOLoss
-from multiverse.agents.models import ModelConfig, build_model, for_run
+from multiverse.agents.models import ModelConfig, build_model, for_run, load_model
 from multiverse.agents.policy import Policy
 
 BF16 = dataclasses.replace(FP32, compute_dtype="bfloat16")
@@ -19,7 +19,7 @@ BF16 = dataclasses.replace(FP32, compute_dtype="bfloat16")
 
 def _learner(kernel_set: str, dtype: str) -> Learner:
     """tiny-test with LoRA on ``kernel_set``, its adapters given the same nonzero values whatever the kernels."""
-    model = ModelConfig(name="tiny-test", lora=True, lora_rank=4, dtype=dtype, kernels=kernel_set)
+    model = ModelConfig(name="tiny-test", lora=True, lora_rank=4, dtype=dtype, device="cpu", kernels=kernel_set)
     lrn = Learner(LearnerConfig(model=model, policy=FP32 if dtype == "float32" else BF16, lr=3e-3))
     with torch.no_grad():
         for n, p in lrn.policy.trainable_parameters().items():
@@ -107,7 +107,9 @@ def test_auto_is_cpu_fused_when_every_policy_is_on_a_cpu_and_reference_otherwise
         kernels.choose_kernels("cpu_fused", ["cpu", "cuda"])
     with pytest.raises(ValueError, match="model.kernels must be one of auto, reference, cpu_fused, got 'fused'"):
         ModelConfig(kernels="fused")
-    auto = build_model(ModelConfig(name="tiny-test"))  # on this CPU
+    assert [load_model("tiny-test", device="cpu", kernels=k).kernels for k in ("auto", "reference")] == [
+        "cpu_fused", "reference"]
+    auto = build_model(ModelConfig(name="tiny-test", device="cpu"))
     assert (auto.device, auto.kernels) == (torch.device("cpu"), "cpu_fused")
     assert auto.model.get_base_model().config._attn_implementation == ATTENTION
     plain = build_model(ModelConfig(name="tiny-test", device="cpu", kernels="reference"))
@@ -170,7 +172,7 @@ def test_the_policy_makes_every_tensor_on_its_device(kernel_set: str) -> None:
     """With torch's default device moved away from the model's, any tensor made without naming the model's device
     lands on 'meta' and the first op mixing it with the model's fails: so acting, re-scoring and the update name it.
     (What a CUDA model needs, checked on a CPU.)"""
-    loaded = build_model(ModelConfig(name="tiny-test", lora=True, value_head=True, kernels=kernel_set))
+    loaded = build_model(ModelConfig(name="tiny-test", lora=True, value_head=True, device="cpu", kernels=kernel_set))
     policy = Policy(loaded.model, loaded.tokenizer, BF16, value_head=True)
     turns = _turns_for_learner()
     torch.set_default_device("meta")

@@ -159,7 +159,7 @@ def test_a_rollout_replica_acts_bit_identically(alpha: float, kernels: str) -> N
 
     def build() -> Policy:
         loaded = build_model(ModelConfig(name="tiny-test", lora=True, lora_alpha=alpha, dtype="bfloat16",
-                                         kernels=kernels))
+                                         device="cpu", kernels=kernels))
         return Policy(loaded.model, loaded.tokenizer, bf16)
 
     learner, replica = build(), build().for_rollout().for_rollout()  # a second call changes nothing
