@@ -36,10 +36,11 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import multiverse.agents.kernels as kernel_sets
 import torch
+from annotated_types import Ge, Gt, Lt
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -403,16 +404,16 @@ class ModelConfig:
 
     name: str = DEFAULT_MODEL
     """'default' (packaged SmolLM2-135M-Instruct), 'tiny-test', a Hugging Face model id or a local folder."""
-    dtype: str | None = None
+    dtype: Literal["float32", "bfloat16", "float16"] | None = None
     """Weight dtype. None: the frozen base's own (bf16 for 'default') with LoRA; float32 master weights for
     full fine-tuning (bf16 compute comes from autocast either way)."""
     lora: bool = True
     """Train LoRA adapters (peft) on a frozen base; False trains every weight."""
-    lora_rank: int = 8
+    lora_rank: Annotated[int, Ge(1)] = 8
     """LoRA rank r."""
-    lora_alpha: float = 16.0
+    lora_alpha: Annotated[float, Gt(0)] = 16.0
     """LoRA scaling numerator (the update is scaled by alpha / r)."""
-    lora_dropout: float = 0.0
+    lora_dropout: Annotated[float, Ge(0), Lt(1)] = 0.0
     """Dropout on the LoRA input (0 keeps acting and re-scoring identical)."""
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     """Module names that get adapters."""

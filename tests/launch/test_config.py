@@ -111,7 +111,11 @@ def test_a_new_dataclass_field_becomes_a_documented_key() -> None:
 
 
 @pytest.mark.parametrize("override, message", [
-    ("model.lora_rank=0", "lora_rank"), ("model.temperature=0", "temperature"), ("model.max_text_tokens=0", "max_text_tokens"),
+    ("model.lora_rank=0", "model.lora_rank: Input should be greater than or equal to 1"),
+    ("model.lora_alpha=0", "model.lora_alpha: Input should be greater than 0"),
+    ("model.lora_dropout=1.5", "model.lora_dropout: Input should be less than 1"),
+    ("model.dtype=float8", "model.dtype: Input should be 'float32', 'bfloat16' or 'float16'"),
+    ("model.temperature=0", "model.temperature: Input should be greater than 0"), ("model.max_text_tokens=0", "model.max_text_tokens: Input should be greater than or equal to 1"),
     ("model.rows_per_forward=0", "model.rows_per_forward: Input should be greater than or equal to 1"),
     ("model.max_prompt_tokens=8", "model.max_prompt_tokens: Input should be greater than or equal to 16"),
     ("algorithm.lr=0", "algorithm.lr: Input should be greater than 0"),
