@@ -289,7 +289,8 @@ class RunDirLog:
         from multiverse.agents.runlog import progress_line
 
         self.metrics.log(iteration, row)
-        self.console.print(progress_line(iteration, self.total, row, self.env_ids), markup=False, highlight=False)
+        self.console.print(progress_line(iteration, self.total, row, self.env_ids), markup=False, highlight=False,
+                           soft_wrap=True)
         if self.bar is not None:
             success = row["train/success"]
             self.bar.update(self.bar.task_ids[0], completed=iteration,

@@ -93,13 +93,13 @@ def train(
         pool = WorkerPool(ro.workers, replica_cfg, envs_per_id=ro.envs_per_worker, num_cpus=ro.worker_cpus,
                           torch_threads=ro.torch_threads, max_restarts=ro.max_restarts, worker_cls=worker_cls)
         pool.sync(learner)
-        console.print(f"[bold]multiverse train[/bold] run dir {run.path}")
+        console.print(f"[bold]multiverse train[/bold] run dir {run.path}", soft_wrap=True)  # lines stay whole
         console.print(f"  {where}; {ro.workers} rollout workers; learner in the {learner_where}; model "
                       f"{config.model.name} ({'LoRA' if config.model.lora else 'full'}, "
                       f"{learner_cfg.model.kernels} kernels); "
-                      + (f"resuming after iteration {state.iteration}" if saved else "new run"))
+                      + (f"resuming after iteration {state.iteration}" if saved else "new run"), soft_wrap=True)
         train_loop(trainer, learner, pool, log, state)
-        console.print(f"done: {run.path}  (multiverse plot {run.path})")
+        console.print(f"done: {run.path}  (multiverse plot {run.path})", soft_wrap=True)
         return run.path
     except BaseException:
         if resume is None and not log.logged:
