@@ -41,7 +41,6 @@ __all__ = ["CONFIG_DIR", "DERIVED", "ConfigError", "RunConfig", "Section", "desc
 
 #: the shipped configs (package data)
 CONFIG_DIR = Path(__file__).parent / "configs"
-_Section = Section  # the name launch.experiment imports
 
 
 class ConfigError(ValueError):
@@ -377,10 +376,6 @@ def describe_fields(width: int = 100) -> str:
         lines += textwrap.wrap(f"{cls.__name__}.{name}: {how}", width=width, initial_indent="  ",
                                subsequent_indent="      ")
     return "\n".join(lines).lstrip("\n")
-
-
-# the names launch.experiment imports
-_set_dotted, _parse_value, _format_error = set_dotted, parse_value, format_error
 
 
 def default_run_name(config_path: str | Path | None) -> str:
