@@ -15,6 +15,7 @@ import dataclasses
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Gt, Le
+
 from multiverse.agents.learner import LearnerConfig
 from multiverse.agents.losses import PPOConfig
 

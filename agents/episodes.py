@@ -50,6 +50,7 @@ import gymnasium as gym
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from multiverse.agents.durable import fsync_dir
 from multiverse.agents.rollout import Episode, Step
 from multiverse.agents.summary import StepSummary, summarize

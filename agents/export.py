@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from multiverse.agents.episodes import RecordedEpisode, decode_png
 
 __all__ = ["dataset_ids", "to_minari"]
@@ -99,9 +100,10 @@ def _write(dataset_id: str, env_id: str, recs: list[RecordedEpisode], author: st
     """One env's episodes as one Minari dataset, with the env's spec."""
     import gymnasium as gym
     import minari
-    import multiverse.envs as menvs
     from gymnasium import spaces
     from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    import multiverse.envs as menvs
 
     with_images = all(r.episode.final_image is not None and all(s.image is not None for s in r.episode.steps)
                       for r in recs)

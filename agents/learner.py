@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 import torch
 from annotated_types import Ge, Gt
+
 from multiverse.agents.durable import file_problem, file_sha256, fsync_dir
 from multiverse.agents.models import ModelConfig, build_model
 from multiverse.agents.policy import Candidates, Decision, Policy, PolicyConfig, PolicyOutput

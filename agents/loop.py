@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from multiverse.agents.config import TrainerConfig
 from multiverse.agents.losses import EnvReturnScaler
 from multiverse.agents.rollout import Episode, EpisodeSpec, Rollout, Task, TaskResult, compute_advantages, to_samples
@@ -62,7 +63,7 @@ class TrainerState:
                              slow=e.progress_slow)
         adr = ADRBank(e.train_ids(), e.params, step=e.adr_step, buffer=e.adr_buffer) if e.adr else None
         scaler = EnvReturnScaler() if config.algorithm.name == "ppo" else None
-        totals: dict[str, float] = {k: 0 for k in TOTALS} | {"seconds": 0.0}
+        totals: dict[str, float] = dict.fromkeys(TOTALS, 0) | {"seconds": 0.0}
         return cls(0, random.Random(seed), np.random.default_rng(seed), sampler, adr, scaler, totals)
 
     def state_dict(self) -> dict[str, Any]:

@@ -38,9 +38,10 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import multiverse.agents.kernels as kernel_sets
 import torch
 from annotated_types import Ge, Gt, Lt
+
+import multiverse.agents.kernels as kernel_sets
 
 __all__ = [
     "DEFAULT_MODEL",

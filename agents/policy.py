@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 import torch
 from annotated_types import Ge, Gt
+
 from multiverse.agents.kernels import share_weights
 from multiverse.agents.prompt import PromptConfig, Turn, build_prompt
 

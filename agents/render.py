@@ -85,7 +85,7 @@ def render_gif(rec: RecordedEpisode, out: str | Path, *, frame_ms: int = 200) ->
 def _viewer_data(rec: RecordedEpisode, pngs: list[bytes], frame_ms: int) -> dict[str, Any]:
     ep = rec.episode
     positions, total = [], 0.0
-    for t, step in enumerate(ep.steps):
+    for step in ep.steps:
         total += step.reward
         positions.append({"observation": step.observation, "legal": list(step.legal_actions), "action": step.action,
                           "reward": step.reward, "return": total, "error": step.action_error,

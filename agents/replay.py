@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+
 from multiverse.agents.episodes import (
     EpisodeMeta,
     EpisodeWriter,
@@ -128,8 +129,9 @@ def record_env(
 
     ``agent`` is 'random' or 'oracle' (:mod:`multiverse.envs.play`), or any name when ``policy`` (a
     :class:`~multiverse.agents.policy.Policy`) acts; its log-probs and distributions are recorded."""
-    import multiverse.envs as menvs
     import torch
+
+    import multiverse.envs as menvs
     from multiverse.agents.prompt import Turn
     from multiverse.envs.play import make_agent
 

@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import gymnasium as gym
-import multiverse.envs as menvs
 import torch
+
+import multiverse.envs as menvs
 from multiverse.agents.learner import Sample
 from multiverse.agents.losses import (
     EnvReturnScaler,

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from multiverse.agents.episodes import RecordedEpisode
 from multiverse.agents.learner import Learner, Sample
 from multiverse.agents.losses import BCLoss

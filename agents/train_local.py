@@ -114,7 +114,7 @@ def evaluate(
     import numpy as np
 
     config = TrainerConfig(
-        envs=EnvsConfig(train={i: 1.0 for i in env_ids}, params=dict(env_params or {}), eval_split=split),
+        envs=EnvsConfig(train=dict.fromkeys(env_ids, 1.0), params=dict(env_params or {}), eval_split=split),
         rollout=RolloutConfig(envs_per_worker=envs_per_id, max_steps=max_steps),
         schedule=ScheduleConfig(eval_episodes=episodes))
     rollout = InProcessRollout(policy, envs_per_id, make_env)
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = TrainerConfig(
         learner=LearnerConfig(model=ModelConfig(name=args.model, lora=not args.full),
                               policy=PolicyConfig(num_threads=args.threads), lr=args.lr),
-        envs=EnvsConfig(train={i: 1.0 for i in ids}, curriculum="none"),
+        envs=EnvsConfig(train=dict.fromkeys(ids, 1.0), curriculum="none"),
         algorithm=AlgorithmConfig(),
         rollout=RolloutConfig(groups_per_iteration=groups, group_size=args.group_size, groups_per_task=groups,
                               max_steps=args.max_steps),

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+
 from multiverse.agents.learner import Learner, LearnerConfig, Sample
 from multiverse.agents.losses import PPOConfig, PPOLoss
 from multiverse.agents.policy import Policy

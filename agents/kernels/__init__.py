@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 import torch
+
 from multiverse.agents.kernels.handoff import Handoff
 
 __all__ = ["DEVICES", "KERNELS", "Handoff", "Kernels", "check_device_spec", "choose_kernels", "get", "install", "installed",

@@ -12,6 +12,7 @@ joint matmul rounds once where peft rounds the base and the adapter parts apart 
 from __future__ import annotations
 
 import torch
+
 from multiverse.agents.kernels import Kernels
 from multiverse.agents.kernels.fast_forward import install_fast_forward
 from multiverse.agents.kernels.joint_lora import install_joint_lora, share_base_weights

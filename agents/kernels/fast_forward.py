@@ -25,11 +25,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from multiverse.agents.kernels.joint_lora import handoff_of
 from transformers import AttentionInterface
 from transformers.activations import SiLUActivation
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+from multiverse.agents.kernels.joint_lora import handoff_of
 
 __all__ = ["ATTENTION", "install_fast_forward"]
 

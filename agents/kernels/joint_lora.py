@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
 from multiverse.agents.kernels.handoff import Handoff
 
 __all__ = ["handoff_of", "install_joint_lora", "share_base_weights"]

@@ -7,6 +7,7 @@ attention): nothing is installed, and an acting copy keeps peft's own layout.
 from __future__ import annotations
 
 import torch
+
 from multiverse.agents.kernels import Kernels
 
 __all__ = ["Reference"]
