@@ -7,7 +7,17 @@
 """
 
 from multiverse.envs.core import GameEnv, MultiverseEnv, PrintableText
-from multiverse.envs.randomization import ADR, Choice, IntRange, LogUniform, Param, ParamSpace, RandomizationError, Uniform, Union
+from multiverse.envs.randomization import (
+    ADR,
+    Choice,
+    IntRange,
+    LogUniform,
+    Param,
+    ParamSpace,
+    RandomizationError,
+    Uniform,
+    Union,
+)
 from multiverse.envs.registry import (
     EnvSpec,
     RegistryError,
@@ -20,7 +30,8 @@ from multiverse.envs.registry import (
     spec,
 )
 
-from multiverse.envs import games, web  # noqa: E402,F401  (registers the built-in games and web tasks)
+# isort: split
+from multiverse.envs import games, web  # noqa: F401  (registers the built-in games and web tasks, after the names above)
 
 # Plugins register on import, so gymnasium.make("multiverse.envs:plugin/Id-v0") (which only imports this
 # module) finds their ids; a broken plugin only warns. Scanning the entry points costs a few milliseconds.

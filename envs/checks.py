@@ -93,19 +93,19 @@ def check_info(env_id: str, seeds: int) -> str:
 def check_illegal_actions(env_id: str, seeds: int) -> str:
     env = make(env_id)
     try:
-        obs, info = env.reset(seed=0)
+        env.reset(seed=0)
         bad: list[Any] = [None, 1.5, "definitely not an action(", {"a": 1}, -1]
         n = getattr(env.action_space, "n", None)
         if n is not None:
             bad.append(int(n))
         for action in bad:
             try:
-                obs, reward, term, trunc, info = env.step(action)
+                _, _, term, trunc, info = env.step(action)
             except Exception as exc:
                 raise CheckFailed(f"step({action!r}) raised {type(exc).__name__}: {exc}") from exc
             _require(isinstance(info.get("action_error"), str) and info["action_error"], f"step({action!r}): no info['action_error']")
             if term or trunc:
-                obs, info = env.reset(seed=0)
+                env.reset(seed=0)
     finally:
         env.close()
     return f"{len(bad)} malformed/illegal actions: each a no-op with action_error"

@@ -31,7 +31,7 @@ from multiverse.envs.play import EpisodeStats, Quit, play_episode
 from multiverse.envs.registry import lookup, make
 from multiverse.envs.web.actions import TEXT_TEMPLATE, format_action, parse
 
-__all__ = ["KEYS", "IDLE_ACTIONS", "GameWindow", "TerminalPlayer", "play_human", "window_possible"]
+__all__ = ["IDLE_ACTIONS", "KEYS", "GameWindow", "TerminalPlayer", "play_human", "window_possible"]
 
 #: keys (pygame key names) for the games' nominal action names (``ACTIONS``); digits 1-9 pick action 1-9 in any game
 KEYS: dict[str, tuple[str, ...]] = {

@@ -258,8 +258,8 @@ class FlappyEnv(GameEnv, NumericObservable):
                     f"{edge}\n{body}\n{edge}\nBird {motion}, vertical speed {self.vy:+.1f} per step. {done}")
         if style == "numbers":
             parts = [
-                f"Bird: height {self.y:.1f} (floor 0, ceiling {self.HEIGHT:g}, bird reaches {self.BIRD_R:g} each way), "
-                f"vertical speed {self.vy:+.2f} per step (up is +)."
+                (f"Bird: height {self.y:.1f} (floor 0, ceiling {self.HEIGHT:g}, bird reaches {self.BIRD_R:g} each way), "
+                 f"vertical speed {self.vy:+.2f} per step (up is +).")
             ]
             for name, (left, bottom, top) in zip(("Next gap", "Then"), nxt):
                 parts.append(f"{name}: from {bottom:.1f} to {top:.1f}, its pipe starts {left - self.BIRD_X:.1f} ahead "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any, ClassVar
 
 import numpy as np
@@ -102,7 +103,7 @@ def _line_score(line: tuple[int, ...]) -> float:
     if counter > 0:
         merges += 1 + counter
     mono_l = mono_r = 0.0
-    for a, b in zip(line, line[1:]):
+    for a, b in itertools.pairwise(line):
         if a > b:
             mono_l += a**4 - b**4
         else:
@@ -274,10 +275,11 @@ class Game2048Env(GameEnv, NumericObservable):
         lines = _LINES
         er = self._rows = [lines.get(r) or _line(r) for r in rows]
         ec = self._cols = [lines.get(c) or _line(c) for c in zip(*rows)]
+        # any([...]), not any(...): a list beats a generator over four lines, and this runs every step
         self._legal_moves = [
             a
             for a, ok in enumerate(
-                (any([e[4] for e in ec]), any([e[5] for e in ec]), any([e[4] for e in er]), any([e[5] for e in er]))
+                (any([e[4] for e in ec]), any([e[5] for e in ec]), any([e[4] for e in er]), any([e[5] for e in er]))  # noqa: C419
             )
             if ok
         ]

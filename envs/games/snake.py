@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTES, PALETTE_PARAM
+from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTE_PARAM, PALETTES
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace
 from multiverse.envs.wrappers import NumericObservable
 

@@ -18,7 +18,7 @@ import re
 
 from multiverse.envs.core import quote
 
-__all__ = ["Action", "KEYS", "TEXT_TEMPLATE", "format_action", "parse"]
+__all__ = ["KEYS", "TEXT_TEMPLATE", "Action", "format_action", "parse"]
 
 #: keys ``press`` accepts
 KEYS = (

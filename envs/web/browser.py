@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["BrowserCrashed", "BrowserHost", "ORIGIN", "chromium_path", "timeout_scale"]
+__all__ = ["ORIGIN", "BrowserCrashed", "BrowserHost", "chromium_path", "timeout_scale"]
 
 T = TypeVar("T")
 
@@ -269,7 +269,7 @@ class BrowserHost:
         kept.append((self._browser, spare))
         while len(kept) > keep:
             _, extra = kept.pop(0)
-            asyncio.ensure_future(_close_spare(extra))
+            asyncio.ensure_future(_close_spare(extra))  # noqa: RUF006 (nothing awaits a close; Playwright holds it while pending)
 
     def take_spare(self, key: Any) -> asyncio.Future[Any] | None:
         """A spare given for ``key`` by this browser (None: none, or only ones from a browser since died)."""
@@ -278,7 +278,7 @@ class BrowserHost:
             browser, spare = kept.pop()
             if browser is not None and browser is self._browser and browser.is_connected():
                 return spare
-            asyncio.ensure_future(_close_spare(spare))
+            asyncio.ensure_future(_close_spare(spare))  # noqa: RUF006 (as above)
         return None
 
     def close_later(self, ctx: Any = None, spare: asyncio.Future[Any] | None = None) -> None:

@@ -188,7 +188,7 @@ class PageDriver:
     async def _areset(self, viewport: tuple[int, int], page_seed: int) -> tuple[dict[str, Any], bytes | None]:
         old, self.context = self.context, None
         if old is not None:
-            asyncio.ensure_future(_close_quietly(old))
+            asyncio.ensure_future(_close_quietly(old))  # noqa: RUF006 (nothing awaits a close; Playwright holds it while pending)
         self.context, self.page = await self._take_spare()
         await self.page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
         await self.page.set_content(self.task_page.html, wait_until="load")  # type: ignore[union-attr]
@@ -198,8 +198,7 @@ class PageDriver:
         await self.task.start(self.page, page_seed, self.task_page)  # type: ignore[arg-type]
         observed = await self._aobserve_all()
         # The next episode's context is made only now, while the agent thinks and steps: made during
-        # this reset, its renderer start competed with this page for the CPU (measured: reset median
-        # 499 -> 281 ms on one busy core with 0.3 s think time).
+        # this reset, its renderer start would compete with this page for the CPU (bench/README.md).
         self._start_spare()
         return observed
 

@@ -83,6 +83,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
 from multiverse.envs.randomization import Choice, Param, ParamSpace, Uniform
 from multiverse.envs.web.task import Observation, Outcome, TaskPage, WebTask
 
@@ -116,7 +117,7 @@ LONG_TASKS = frozenset(
     form-sequence form-sequence-2 form-sequence-3 guess-number login-user-popup multi-layouts multi-orderings
     navigate-tree number-checkboxes order-food phone-book search-engine simon-says social-media-all
     social-media-some stock-market terminal text-editor tic-tac-toe use-slider-2 use-spinner
-    """.split()  # noqa: SIM905
+    """.split()
 )
 LONG_STEPS = 40
 DEFAULT_STEPS = 20
@@ -126,7 +127,7 @@ _LINKS = ((".alink", "link", ""),)
 _INBOXES = """
     email-inbox email-inbox-delete email-inbox-forward email-inbox-forward-nl email-inbox-forward-nl-turk
     email-inbox-important email-inbox-nl-turk email-inbox-noscroll email-inbox-reply email-inbox-star-reply
-""".split()  # noqa: SIM905
+""".split()
 _EMAIL = (
     ("#open-search", "button", "Search"),
     ("#search-cancel", "button", "Back"),

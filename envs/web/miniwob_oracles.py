@@ -131,7 +131,7 @@ def enter_text(instance: dict[str, Any], obs: Observation) -> str:
         text = text.upper()
     elif "lower case" in instance["utterance"]:
         text = text.lower()
-    boxes = [e for e in obs.find_all("textbox")]
+    boxes = list(obs.find_all("textbox"))
     return _fill_then([(boxes[0] if boxes else None, text)], _submit(obs))
 
 
@@ -400,7 +400,7 @@ _EMAIL_TASKS = (
 
 def email_inbox(instance: dict[str, Any], obs: Observation) -> str:
     """Open the sender's email from the list (scrolling to it), then reply / forward / delete / star."""
-    for pattern, task in _EMAIL_TASKS:
+    for pattern, task in _EMAIL_TASKS:  # noqa: B007 (task is the one matched: used after the break)
         m = re.match(pattern, instance["utterance"])
         if m:
             break
@@ -430,20 +430,11 @@ def email_inbox(instance: dict[str, Any], obs: Observation) -> str:
     return click(els[at])
 
 
-ORACLES.update(
-    {
-        name: (email_inbox, 1.0)
-        for name in (
-            "email-inbox",
-            "email-inbox-delete",
-            "email-inbox-forward",
-            "email-inbox-important",
-            "email-inbox-reply",
-            "email-inbox-star-reply",
-            "email-inbox-noscroll",
-        )
-    }
-)
+ORACLES.update(dict.fromkeys(
+    ("email-inbox", "email-inbox-delete", "email-inbox-forward", "email-inbox-important", "email-inbox-reply",
+     "email-inbox-star-reply", "email-inbox-noscroll"),
+    (email_inbox, 1.0),
+))
 
 
 # --------------------------------------------------------------------------- the social media feed
@@ -517,7 +508,7 @@ def social_media_many(instance: dict[str, Any], obs: Observation) -> str:
             done.append(hit.id)
             return click(hit)
     submit = _submit(obs)
-    if submit is not None and (want is not None and len(done) >= want or not obs.scroll_down):
+    if submit is not None and ((want is not None and len(done) >= want) or not obs.scroll_down):
         return click(submit)
     return _scroll(instance, obs)
 
@@ -754,9 +745,5 @@ def choose_date(instance: dict[str, Any], obs: Observation) -> str:
     return click(obs.find("link", str(day)))
 
 
-ORACLES.update(
-    {
-        name: (choose_date, 1.0)
-        for name in ("choose-date", "choose-date-easy", "choose-date-medium", "choose-date-nodelay")
-    }
-)
+ORACLES.update(dict.fromkeys(("choose-date", "choose-date-easy", "choose-date-medium", "choose-date-nodelay"),
+                             (choose_date, 1.0)))
