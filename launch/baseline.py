@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from multiverse import envs
 from multiverse.agents.episodes import EpisodeMeta, EpisodeWriter, RecordEpisodes
 from multiverse.agents.rollout import Episode
@@ -95,9 +96,10 @@ def train_and_evaluate_ppo(
     "train_wall_s" (building the algorithm and ``train()``), "curve": [{"env_steps", "eval_set", "success",
     "return", "episodes"}, ...]}``."""
     import ray
-    from multiverse.launch.rllib import register_rllib_env
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+    from multiverse.launch.rllib import register_rllib_env
 
     start = time.perf_counter()
     _check_game(env_id)

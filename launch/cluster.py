@@ -38,8 +38,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_address", "check_cpus", "init_ray", "ray_cli_env", "resolve_address", "submit",
-           "Submission", "wait_for_cpus"]
+__all__ = ["Submission", "check_address", "check_cpus", "init_ray", "ray_cli_env", "resolve_address", "submit",
+           "wait_for_cpus"]
 
 #: never uploaded with --working-dir (virtual environments, runs, caches, VCS data)
 WORKING_DIR_EXCLUDES = [".venv", ".venv*", "bench/.venv-*", ".git", "runs", "**/__pycache__", "*.egg-info",

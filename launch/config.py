@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from annotated_types import Ge, Gt
+from pydantic import BaseModel, Field, ValidationError
+
 from multiverse.agents.config import AlgorithmConfig, EnvsConfig, RolloutConfig, ScheduleConfig, TrainerConfig
 from multiverse.agents.learner import LearnerConfig
 from multiverse.agents.losses import PPOConfig
@@ -34,7 +36,6 @@ from multiverse.agents.models import ModelConfig
 from multiverse.agents.policy import PolicyConfig
 from multiverse.agents.prompt import PromptConfig
 from multiverse.launch.schema import Section, section
-from pydantic import BaseModel, Field, ValidationError
 
 __all__ = ["CONFIG_DIR", "DERIVED", "ConfigError", "RunConfig", "Section", "describe_fields", "find_config",
            "format_error", "load_config", "parse_value", "read_tree", "set_dotted", "to_yaml"]

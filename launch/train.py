@@ -63,6 +63,7 @@ def train(
     checkpoint of ``resume`` to continue from (default: the newest one whose files match their manifest);
     ``worker_cls`` is the rollout workers' class."""
     import ray
+
     from multiverse.launch.cluster import init_ray
     from multiverse.launch.preflight import check_start
 

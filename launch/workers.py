@@ -50,6 +50,7 @@ class RolloutWorker:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         import torch
+
         from multiverse.agents.models import build_model
         from multiverse.agents.policy import Policy
 
@@ -253,6 +254,7 @@ def place_learner(config: LearnerConfig, *, placement: str, gpus: float) -> tupl
     import dataclasses
 
     import ray
+
     from multiverse.agents.kernels import resolve_device
     from multiverse.agents.models import for_run
     from multiverse.launch.config import ConfigError

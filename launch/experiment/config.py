@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field, ValidationError, model_validator
+
 from multiverse.launch.config import (
     ConfigError,
     RunConfig,
@@ -26,7 +28,6 @@ from multiverse.launch.config import (
     set_dotted,
 )
 from multiverse.launch.experiment.stats import Categories
-from pydantic import Field, ValidationError, model_validator
 
 __all__ = ["ARMS", "Experiment", "ExperimentConfig", "ExperimentSection", "PPOSection", "game_ids",
            "load_experiment", "load_recorded"]

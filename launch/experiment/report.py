@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from multiverse.agents.durable import fsync_dir, write_text_atomic
 from multiverse.launch.experiment.stats import (
     BOOTSTRAP,

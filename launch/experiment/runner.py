@@ -81,6 +81,7 @@ def _run_ppo(exp: Experiment, seed: int, where: Path) -> dict[str, Any]:
 def run_generalization(exp: Experiment, out: str | Path, *, log: Any = print) -> dict[str, Any]:
     """Run every (arm, seed) not finished yet under ``out``, then write the report; returns report.json's dict."""
     import ray
+
     from multiverse.launch.cluster import init_ray
 
     out = Path(out)
