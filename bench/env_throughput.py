@@ -38,23 +38,22 @@ os.environ["OMP_NUM_THREADS"] = "1"  # before numpy (and anything else) is impor
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import importlib.metadata  # noqa: E402
-import inspect  # noqa: E402
-import json  # noqa: E402
-import shlex  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import importlib.metadata
+import inspect
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import _common  # noqa: E402
-from _common import pin_to_one_cpu, venv_python  # noqa: E402
-
-import numpy as np  # noqa: E402
+import _common
+import numpy as np
+from _common import pin_to_one_cpu, venv_python
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = BENCH_DIR / "results" / "env_throughput.json"
@@ -402,21 +401,21 @@ def main(argv: list[str] | None = None) -> int:
                      "image_size": list(IMAGE_SIZE)},
         "notes": [
             "One process pinned to one CPU (sched_setaffinity), OMP_NUM_THREADS=1; the MiniGrid subprocess inherits the pin.",
-            "steps/s: best of `repeats` windows of `seconds` wall-clock each, after a warm-up (interference from other "
-            "processes only slows a window; detail.*.steps_per_s_median has the median); resets (fresh seed) when an "
-            "episode ends are inside the window (detail.*.steps_per_s_excl_resets leaves them out).",
-            "MiniGrid is measured twice, before and after the games; its figures are the better of the two runs "
-            "(minigrid.runs has both).",
-            "Actions uniform over info['legal_actions'] (our games) or over all of Discrete(n) (MiniGrid, which has no "
-            "legality), from a numpy Generator separate from the env's.",
-            "Envs used as made (multiverse.envs.make / gymnasium.make): TimeLimit, OrderEnforcing and PassiveEnvChecker "
-            "wrappers included. Our games reset with default options (training split randomization).",
-            "Our 'text' obs is {'text'} only; MiniGrid's no-pixel obs is its default symbolic 7x7x3 partial view + "
-            "direction + mission. MiniGrid 'rgb' is RGBImgObsWrapper (full grid) with tile size chosen to be "
-            "near 84 px (see minigrid.rgb_shape); ours is pixels=True at 84x84.",
+            ("steps/s: best of `repeats` windows of `seconds` wall-clock each, after a warm-up (interference from other "
+             "processes only slows a window; detail.*.steps_per_s_median has the median); resets (fresh seed) when an "
+             "episode ends are inside the window (detail.*.steps_per_s_excl_resets leaves them out)."),
+            ("MiniGrid is measured twice, before and after the games; its figures are the better of the two runs "
+             "(minigrid.runs has both)."),
+            ("Actions uniform over info['legal_actions'] (our games) or over all of Discrete(n) (MiniGrid, which has no "
+             "legality), from a numpy Generator separate from the env's."),
+            ("Envs used as made (multiverse.envs.make / gymnasium.make): TimeLimit, OrderEnforcing and PassiveEnvChecker "
+             "wrappers included. Our games reset with default options (training split randomization)."),
+            ("Our 'text' obs is {'text'} only; MiniGrid's no-pixel obs is its default symbolic 7x7x3 partial view + "
+             "direction + mission. MiniGrid 'rgb' is RGBImgObsWrapper (full grid) with tile size chosen to be "
+             "near 84 px (see minigrid.rgb_shape); ours is pixels=True at 84x84."),
             "reset_ms: mean of back-to-back reset(seed=fresh) calls over max(0.25, seconds/4) s.",
-            "ratio_vs_minigrid: median over games measured OK of text steps/s / MiniGrid no-pixel steps/s; "
-            "*_grid_games: only games tagged 'grid'. Design target: >= 1.",
+            ("ratio_vs_minigrid: median over games measured OK of text steps/s / MiniGrid no-pixel steps/s; "
+             "*_grid_games: only games tagged 'grid'. Design target: >= 1."),
             "Games whose module does not exist yet are listed with status 'skipped' and the import error.",
         ],
     }

@@ -93,7 +93,7 @@ def make_turn(tokenizer: Any, prompt_tokens: int, policy: Any) -> Any:
 
 def flops_per_row(config: Any, prompt_len: int, cand_lens: list[int]) -> float:
     """Useful FLOPs of one packed row (see the module docstring)."""
-    H, I, nl = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    H, I, nl = config.hidden_size, config.intermediate_size, config.num_hidden_layers  # noqa: E741 (the formula's names)
     heads, kv = config.num_attention_heads, config.num_key_value_heads
     hd = getattr(config, "head_dim", None) or H // heads
     linear_params = nl * (H * heads * hd + 2 * H * kv * hd + heads * hd * H + 3 * H * I)

@@ -250,11 +250,11 @@ def _server_main(cpu: int, worker_kwargs: dict[str, Any], conn: Any) -> None:
                     start = time.perf_counter()
                     steps = sum(worker.run(t, worker.version, []).env_steps for t in msg[1])
                     conn.send(("done", steps, time.perf_counter() - start))
-            except Exception:  # noqa: BLE001 -- the driver raises it, with this traceback
+            except Exception:  # the driver raises it, with this traceback
                 conn.send(("error", traceback.format_exc()))
     except (EOFError, KeyboardInterrupt):
         pass  # the driver went away or Ctrl-C: clean up below
-    except Exception:  # noqa: BLE001 -- as above (the model could not be built, say)
+    except Exception:  # as above (the model could not be built, say)
         with contextlib.suppress(Exception):
             conn.send(("error", traceback.format_exc()))
     finally:
@@ -359,6 +359,7 @@ class RayWorkers:
 
     def start(self, weights: dict[str, Any]) -> None:
         import ray
+
         from multiverse.launch.cluster import init_ray
         from multiverse.launch.workers import WorkerPool
 

@@ -38,24 +38,24 @@ os.environ["OMP_NUM_THREADS"] = "1"  # before numpy (and anything else) is impor
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import fnmatch  # noqa: E402
-import gc  # noqa: E402
-import importlib.metadata  # noqa: E402
-import importlib.util  # noqa: E402
-import inspect  # noqa: E402
-import json  # noqa: E402
-import shlex  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import fnmatch
+import gc
+import importlib.metadata
+import importlib.util
+import inspect
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
 
-import _common  # noqa: E402
-from _common import pin_to_one_cpu, venv_python  # noqa: E402
+import _common
+from _common import pin_to_one_cpu, venv_python
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = BENCH_DIR / "results" / "web_throughput.json"
