@@ -1,24 +1,31 @@
-"""Every code block of README.md (and docs/*.md, where there are such files) runs as written.
+"""Every code block of README.md and of the reference docs beside the code (envs/, agents/, launch/ and bench/
+README.md) runs as written; README.md stays a short guide, and every relative link in them leads somewhere.
 
-The convention (README, "Code blocks in this README"):
+The convention:
 
 * ```python: run as a script in a fresh interpreter, in an empty folder of its own; a first line ``# NAME.py``
-  names the file (so a block can be a module that its own ``__main__`` part imports).
+  names the file (so a block can be a module that its own ``__main__`` part imports). It fails if an env
+  refuses one of its actions (``info["action_error"]``).
 * ```bash: each line is one command, run in order in a folder of its own where the repo's top-level entries
   are linked, all in one fresh interpreter: ``multiverse`` (``.venv/bin/multiverse``) lines through the CLI's
   ``main()``, other programs as processes (``.venv/bin/X`` is this interpreter's). No display: a human
   player reads end of input and quits.
-* ```toml: parsed. A block without a language shows output or a layout and is not run.
+* ```toml: parsed. A block without a language, or ```text / ```console, shows output or a layout and is
+  not run. Fences may be indented (a block inside a list item).
 * An HTML comment on the line right before the fence changes how a bash block is checked:
   ``<!-- check: args -->`` parses each line's arguments with the real parser (a ``train``, ``submit``,
   ``experiment`` or ``sft`` config is loaded with its overrides, so a bad field fails), syntax-checks a
-  ``bash`` script and finds any other program; ``<!-- check: budget CMD ARGS; CMD ARGS -->`` runs the block
-  with ARGS appended to each ``multiverse CMD`` line (the smallest budget).
+  ``bash`` script, checks that a ``python SCRIPT.py`` or ``python -m MODULE`` line names a script or module
+  that exists, compiles and declares every ``--option`` the line passes, and finds any other program;
+  ``<!-- check: budget CMD ARGS; CMD ARGS -->`` runs the block with ARGS appended to each ``multiverse CMD``
+  line (the smallest budget). Long commands (the benchmarks, a whole training run) get ``args``.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib.util
 import json
 import os
 import re
@@ -33,8 +40,12 @@ import pytest
 
 from conftest import ROOT, cli_path
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-MARKER = re.compile(r"^<!--\s*check:\s*(args|budget)\b(.*?)-->\s*$")
+#: the guide, and the reference docs beside the code they describe (the top level of the repo is fixed)
+DOCS = [ROOT / "README.md", *(ROOT / folder / "README.md" for folder in ("envs", "agents", "launch", "bench"))]
+#: README.md is a guide a newcomer reads in ten minutes; reference goes to the docs above
+README_MAX_CHARS = 12_000
+MARKER = re.compile(r"^\s*<!--\s*check:\s*(args|budget)\b(.*?)-->\s*$")
+FENCE = re.compile(r"^\s*```\s*([\w+-]*)\s*$")
 NOT_RUN = ("", "text", "console")
 LINE_TIMEOUT = 300  # seconds; a README line that takes longer is long by nature and wants a marker
 
@@ -58,23 +69,76 @@ def blocks(doc: Path) -> list[Block]:
     lines = doc.read_text().splitlines()
     i = 0
     while i < len(lines):
-        fence = re.match(r"^```\s*([\w+-]*)\s*$", lines[i])
+        fence = FENCE.match(lines[i])
         if not fence:
             i += 1
             continue
-        end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].lstrip().startswith("```"))
         marker = MARKER.match(lines[i - 1]) if i else None
         check, budget = "run", ()
         if marker:
             check = marker.group(1)
             if check == "budget":
                 budget = tuple((p.split()[0], tuple(shlex.split(p)[1:])) for p in marker.group(2).split(";") if p.strip())
-        out.append(Block(doc, i + 1, fence.group(1).lower(), "\n".join(lines[i + 1:end]) + "\n", check, budget))
+        code = "\n".join(line[indent:] if line[:indent].isspace() else line for line in lines[i + 1:end]) + "\n"
+        out.append(Block(doc, i + 1, fence.group(1).lower(), code, check, budget))
         i = end + 1
     return out
 
 
-BLOCKS = [b for doc in DOCS for b in blocks(doc) if b.lang not in NOT_RUN]
+BLOCKS = [b for doc in DOCS if doc.is_file() for b in blocks(doc) if b.lang not in NOT_RUN]  # a missing doc: below
+
+
+def test_every_doc_is_there() -> None:
+    missing = [str(d.relative_to(ROOT)) for d in DOCS if not d.is_file()]
+    assert not missing, f"the reference docs {missing} are gone; move their text, and update DOCS here"
+
+
+def test_the_readme_is_a_short_guide() -> None:
+    size = len((ROOT / "README.md").read_text())
+    assert size <= README_MAX_CHARS, (f"README.md is {size} characters, over {README_MAX_CHARS}: it is the newcomer's "
+                                      "guide; move reference and internals to envs/, agents/, launch/ or bench/README.md")
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def prose(doc: Path) -> list[tuple[int, str]]:
+    """A doc's lines outside code blocks, numbered from 1."""
+    out, in_code = [], False
+    for k, line in enumerate(doc.read_text().splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        elif not in_code:
+            out.append((k, line))
+    return out
+
+
+def anchors(doc: Path) -> set[str]:
+    return {slug(m.group(1)) for _, line in prose(doc) if (m := re.match(r"^#+\s+(.*)$", line))}
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_every_relative_link_leads_to_a_file_and_heading() -> None:
+    broken = []
+    for doc in (d for d in DOCS if d.is_file()):
+        for k, line in prose(doc):
+            for target in LINK.findall(re.sub(r"`[^`]*`", "", line)):
+                if re.match(r"^[a-z][a-z+.-]*:", target):  # https:, mailto: ...
+                    continue
+                path, _, anchor = target.partition("#")
+                file = (doc.parent / path).resolve() if path else doc
+                where = f"{doc.relative_to(ROOT)}:{k}: ({target})"
+                if not file.exists():
+                    broken.append(f"{where}: no file {path}")
+                elif anchor and (file.suffix != ".md" or anchor not in anchors(file)):
+                    broken.append(f"{where}: no heading #{anchor} in {file.relative_to(ROOT)}")
+    assert not broken, "broken links:\n" + "\n".join(broken)
 
 
 def test_every_block_is_of_a_checked_kind() -> None:
@@ -169,6 +233,33 @@ def run_bash(block: Block, tmp: Path) -> None:
                                  f"{out.stdout[-1500:]}\n{out.stderr[-2500:]}")
 
 
+def options_of(source: str) -> set[str]:
+    """The ``--options`` a script's argparse declares (string constants passed to ``add_argument``)."""
+    return {arg.value for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument"
+            for arg in node.args if isinstance(arg, ast.Constant) and str(arg.value).startswith("--")}
+
+
+def check_python_line(args: list[str], where: str) -> None:
+    """``python SCRIPT.py ...`` or ``python -m MODULE ...``: the script or module exists and compiles, and it
+    declares every ``--option`` the line passes (without running it: a benchmark takes minutes)."""
+    if args[0] == "-m":
+        try:
+            spec = importlib.util.find_spec(args[1])
+        except ModuleNotFoundError:  # a parent package is missing
+            spec = None
+        assert spec is not None and spec.origin, f"{where}: no module {args[1]}"
+        script, rest = Path(spec.origin), args[2:]
+    else:
+        script, rest = ROOT / args[0], args[1:]
+        assert script.is_file(), f"{where}: {args[0]} does not exist"
+    source = script.read_text()
+    compile(source, str(script), "exec")
+    declared = options_of(source)
+    unknown = [a.split("=")[0] for a in rest if a.startswith("--") and a.split("=")[0] not in declared]
+    assert not unknown, f"{where}: {script.name} declares no {unknown} (it has {sorted(declared)})"
+
+
 def check_args(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
     from multiverse.launch.cli import build_parser
     from multiverse.launch.config import ConfigError, load_config
@@ -185,6 +276,9 @@ def check_args(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
                 assert syntax.returncode == 0, f"{where}: {argv[1]}: {syntax.stderr}"
             continue
         assert program(argv[0]), f"{where}: {argv[0]!r} is not installed"
+        if re.fullmatch(r"python[\d.]*", Path(argv[0]).name) and len(argv) > 1:
+            check_python_line(argv[1:], where)
+            continue
         if subcommand(argv) is None:
             continue
         try:
