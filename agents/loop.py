@@ -240,7 +240,7 @@ def _episode_means(prefix: str, eps: Sequence[Episode]) -> dict[str, float]:
 
 
 def _metrics(state: TrainerState, out: _Outcome) -> dict[str, Any]:
-    """The iteration's metrics row (names as in the README's run-dir section)."""
+    """The iteration's metrics row (names as in launch/README.md, the run dir)."""
     row: dict[str, Any] = _episode_means("", out.trained)
     probs = state.sampler.probabilities()
     for env_id, eps in out.per_env.items():

@@ -236,7 +236,7 @@ def _base(model: Any) -> Any:
 def _attention_mask(allowed_B1LL: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """The additive mask (0 where allowed, -inf elsewhere) in the attention's dtype, made once per forward.
 
-    sdpa given the boolean mask converts it to this in every layer (the same values, ~1% of a forward).
+    sdpa given the boolean mask would convert it to this in every layer, to the same values.
     No row is all -inf: padding queries see themselves (see ``_pack``).
     """
     return torch.zeros(allowed_B1LL.shape, dtype=dtype, device=allowed_B1LL.device).masked_fill_(~allowed_B1LL,
@@ -244,7 +244,7 @@ def _attention_mask(allowed_B1LL: torch.Tensor, dtype: torch.dtype) -> torch.Ten
 
 
 #: positions per chunk of the LM head's log-softmax: a chunk's float32 logits (3 MB for a 49k
-#: vocabulary) stay in cache, where one pass over all of them ran 5x slower (measured here)
+#: vocabulary) stay in cache, where one pass over all of them is much slower (bench/README.md)
 LOGP_CHUNK = 16
 
 

@@ -21,7 +21,7 @@ class RunLog(Protocol):
     """The loop's outputs (see the module docstring)."""
 
     def iteration(self, iteration: int, row: Mapping[str, Any]) -> None:
-        """One metrics row per iteration (names as in the README's run-dir section)."""
+        """One metrics row per iteration (names as in launch/README.md, the run dir)."""
         ...
 
     def evaluation(self, iteration: int, rows: Sequence[Mapping[str, Any]]) -> None:

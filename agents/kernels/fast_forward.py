@@ -14,8 +14,7 @@ Part of the ``cpu_fused`` kernels (:mod:`multiverse.agents.kernels`).
   instead of filling two fresh (tokens x intermediate) tensors. With gradients it is transformers'
   forward (SiLU's backward needs its input).
 
-Measured on the default model's packed scoring (batch 8, 2 threads, same process, calls alternated):
-the attention form 1.035-1.05x, the MLP form 1.015-1.035x per forward.
+What each form buys is measured in bench/README.md (policy throughput).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """LoRA linears as one matmul: ``[x, A x] @ [W, s B]^T``, for sibling projections that share an input.
 
 peft computes an adapted linear as ``W x + s * B (A x)``: three matmuls, one of them with an inner size
-of r (8), and a pass over every output to add the two. On this CPU that was about a third of a scoring
-forward, though the adapters hold under 2% of the FLOPs. Here the adapter rides along in the base
+of r (8), and a pass over every output to add the two. On a CPU that costs far more than the adapters'
+share of the FLOPs (under 2%; bench/README.md). Here the adapter rides along in the base
 matmul instead: the input gets ``A x`` appended as r extra columns, the weight gets ``s B`` appended as
 r extra columns, and one matmul with an inner size of K + r gives the sum, rounded once. Siblings
 that read the same input (a layer's q, k and v projections; gate and up) share one matmul too: their
@@ -20,7 +20,7 @@ Without gradients the concatenation is skipped where the input's producer can wr
 buffer: each group owns a :class:`~multiverse.agents.kernels.handoff.Handoff` that the RMSNorm before
 q/k/v and gate/up (installed here) and the MLP's product before down (:mod:`.fast_forward`) write into;
 the group then writes ``A x`` into the buffer's last r columns. Same values, one copy of the input fewer
-per group (1.014-1.027x per scoring forward, paired calls).
+per group.
 """
 
 from __future__ import annotations
