@@ -51,8 +51,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import _common
 import numpy as np
+
+import _common
 from _common import pin_to_one_cpu, venv_python
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from _common import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import pytest  # noqa: E402
+import pytest
 
-import multiverse.envs as menvs  # noqa: E402
+import multiverse.envs as menvs
 
 ROOT = Path(__file__).resolve().parents[1]
 GAME_IDS = [s.id for s in menvs.list_envs(kind="game")]

@@ -9,6 +9,7 @@ import ast
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT
 
 #: the product's packages, by the import name each folder is installed as (pyproject's package-dir)

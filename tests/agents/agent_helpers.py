@@ -7,6 +7,7 @@ OMP_NUM_THREADS=1 before torch is imported.)"""
 from __future__ import annotations
 
 import torch
+
 from multiverse.agents.models import LoadedModel, ModelConfig, build_model
 from multiverse.agents.policy import Policy, PolicyConfig
 from multiverse.agents.prompt import PromptConfig, Turn

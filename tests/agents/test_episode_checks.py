@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from multiverse.agents.episodes import SCHEMA, EpisodeDataError, read_episodes
 from multiverse.agents.replay import verify_dataset
 from multiverse.agents.summary import step_summary, summary_mismatch

@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import multiverse.envs as menvs
 import numpy as np
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
-from agent_helpers import tiny_policy
+
+import multiverse.envs as menvs
 from multiverse.agents.episodes import (
     SCHEMA_VERSION,
     EpisodeDataError,
@@ -28,6 +28,8 @@ from multiverse.agents.replay import verify_dataset
 from multiverse.agents.rollout import EpisodeSpec, run_episodes
 from multiverse.envs.play import oracle_agent, play_episode, random_agent
 
+from agent_helpers import tiny_policy
+
 TINY_CATCH = {"params": {"balls": 1, "width": 5, "height": 6}}
 
 
@@ -38,7 +40,7 @@ def _record_catch(out: Path, episodes: int, *, pixels: bool, **writer_kw) -> lis
         for seed in range(episodes):
             trace = []
             play_episode(env, oracle_agent(), seed=seed, options={"split": "heldout"},
-                         on_step=lambda obs, r, te, tr, info: trace.append((obs, r, te, tr)))
+                         on_step=lambda obs, r, te, tr, info: trace.append((obs, r, te, tr)))  # noqa: B023 (called in this iteration)
             played.append(trace)
         env.close()
     return played
@@ -56,7 +58,7 @@ def test_recorded_episode_round_trips_with_images_and_metadata(tmp_path: Path) -
         assert ep.length == len(trace) and ep.total_return == pytest.approx(sum(t[1] for t in trace))
         assert ep.steps[-1].terminated and not any(s.terminated or s.truncated for s in ep.steps[:-1])
         # the observation after action k is the one action k + 1 was chosen on; the last is final_*
-        for k, (obs, reward, _, _) in enumerate(trace[:-1]):
+        for k, (obs, _, _, _) in enumerate(trace[:-1]):
             assert ep.steps[k + 1].observation == obs["text"]
             assert np.array_equal(decode_png(ep.steps[k + 1].image), obs["image"])
         assert ep.final_observation == trace[-1][0]["text"]
@@ -94,7 +96,7 @@ def test_files_roll_by_size_and_keep_the_episode_order(tmp_path: Path) -> None:
     recs = list(read_episodes(tmp_path))
     assert [r.episode.seed for r in recs] == list(range(6))
     assert [r.index for r in recs] == list(range(6))
-    assert list(read_episodes(tmp_path, [4]))[0].episode.seed == 4
+    assert [r.episode.seed for r in read_episodes(tmp_path, [4])] == [4]
     heads = list(read_episodes(tmp_path, steps=False))  # episode-level columns only: no steps, no images
     assert [(h.length, h.total_return) for h in heads] == [(r.episode.length, r.episode.total_return) for r in recs]
     assert all(not h.episode.steps and h.episode.final_image is None for h in heads)

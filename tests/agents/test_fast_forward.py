@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import torch
-from agent_helpers import _turns_for_learner, tiny_lora
+
 from multiverse.agents.kernels import Handoff, joint_lora
 from multiverse.agents.kernels.fast_forward import ATTENTION, GATED_MLPS
 from multiverse.agents.policy import Policy
+
+from agent_helpers import _turns_for_learner, tiny_lora
 
 
 def _policy() -> Policy:

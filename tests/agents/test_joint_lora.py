@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from agent_helpers import tiny_lora
 
 

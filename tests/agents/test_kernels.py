@@ -6,13 +6,15 @@ import dataclasses
 
 import pytest
 import torch
-from agent_helpers import FP32, _turns_for_learner
+
 from multiverse.agents import kernels
 from multiverse.agents.kernels.fast_forward import ATTENTION
 from multiverse.agents.learner import Learner, LearnerConfig, Sample
 from multiverse.agents.losses import PPOConfig, PPOLoss
 from multiverse.agents.models import ModelConfig, build_model, for_run, load_model
 from multiverse.agents.policy import Policy
+
+from agent_helpers import FP32, _turns_for_learner
 
 BF16 = dataclasses.replace(FP32, compute_dtype="bfloat16")
 
@@ -102,10 +104,10 @@ def test_auto_is_cpu_fused_when_every_policy_is_on_a_cpu_and_reference_otherwise
     assert kernels.choose_kernels("auto", ["cpu", torch.device("cpu")]) == "cpu_fused"
     assert kernels.choose_kernels("auto", ["cpu", "cuda:1"]) == "reference"  # e.g. a GPU learner, CPU replicas
     assert kernels.choose_kernels("reference", ["cpu", "cuda"]) == "reference"
-    with pytest.raises(ValueError, match="model.kernels='cpu_fused' runs on cpu only, but a policy of this run is on "
-                                         "cuda; set model.kernels: auto or reference"):
+    with pytest.raises(ValueError, match=r"model\.kernels='cpu_fused' runs on cpu only, but a policy of this run is on "
+                                         r"cuda; set model\.kernels: auto or reference"):
         kernels.choose_kernels("cpu_fused", ["cpu", "cuda"])
-    with pytest.raises(ValueError, match="model.kernels must be one of auto, reference, cpu_fused, got 'fused'"):
+    with pytest.raises(ValueError, match=r"model\.kernels must be one of auto, reference, cpu_fused, got 'fused'"):
         ModelConfig(kernels="fused")
     assert [load_model("tiny-test", device="cpu", kernels=k).kernels for k in ("auto", "reference")] == [
         "cpu_fused", "reference"]
@@ -134,7 +136,7 @@ def test_cuda_asked_for_without_cuda_is_one_line_naming_model_device() -> None:
     for bad in ("gpu", "cuda:x", "CPU", ""):
         with pytest.raises(ValueError, match=r"model.device must be auto \| cpu \| cuda \| cuda:N, got"):
             ModelConfig(device=bad)
-    with pytest.raises(ValueError, match="model.kernels='cpu_fused' runs on cpu only"):
+    with pytest.raises(ValueError, match=r"model\.kernels='cpu_fused' runs on cpu only"):
         ModelConfig(device="cuda", kernels="cpu_fused")  # known wrong before any hardware is asked
 
 
@@ -147,7 +149,7 @@ def test_a_runs_learner_and_replicas_get_one_kernel_set_and_score_the_same_bits(
     assert [(m.device, m.kernels) for m in on_gpu] == [("cuda", "reference"), ("cpu", "reference")]
     assert [m.device for m in for_run(ModelConfig(device="cuda:1", kernels="reference"), learner_device="cuda:1")] == [
         "cuda:1", "cuda:1"]  # a device named is every policy's
-    with pytest.raises(ValueError, match="model.kernels='cpu_fused' runs on cpu only, but a policy of this run is on "
+    with pytest.raises(ValueError, match=r"model\.kernels='cpu_fused' runs on cpu only, but a policy of this run is on "
                                          "cuda"):
         for_run(ModelConfig(kernels="cpu_fused"), learner_device="cuda")
     for kernel_set in ("reference", "cpu_fused"):  # a learner and a replica built from the two configs: same bits

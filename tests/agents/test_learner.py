@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from agent_helpers import FP32, _turns_for_learner
+
 from multiverse.agents.learner import CheckpointError, Learner, LearnerConfig, Sample
 from multiverse.agents.losses import PPOConfig, PPOLoss
 from multiverse.agents.models import ModelConfig
+
+from agent_helpers import FP32, _turns_for_learner
 
 
 def learner(lora: bool = True, **kw) -> Learner:

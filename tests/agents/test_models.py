@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from multiverse.agents.models import ModelNotFoundError, default_gguf_path, ensure_default_model, load_model
 from multiverse.agents.policy import Policy, PolicyConfig
 from multiverse.agents.prompt import Turn
@@ -42,7 +43,7 @@ def test_a_missing_model_offline_says_how_to_provide_it(tmp_path: Path) -> None:
 
 
 def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="has no config.json"):
+    with pytest.raises(ModelNotFoundError, match=r"has no config\.json"):
         load_model(str(tmp_path))
     with pytest.raises(ValueError, match="model must be"):
         load_model("")

@@ -7,10 +7,12 @@ import re
 
 import pytest
 import torch
-from agent_helpers import FP32, catch_turn, tiny_policy, web_turn
+
 from multiverse.agents.models import ModelConfig, build_model
 from multiverse.agents.policy import Policy, PolicyConfig, score_naive
 from multiverse.agents.prompt import Turn
+
+from agent_helpers import FP32, catch_turn, tiny_policy, web_turn
 
 TYPE_ACTION = re.compile(r'^type\(1, "[^"\\\n]*"\)$')
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from multiverse.agents.models import tiny_test_tokenizer
 from multiverse.agents.prompt import PromptConfig, PromptTooLongError, Turn, _apply, build_prompt
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
-import multiverse.envs as menvs
 import pytest
 import torch
-from agent_helpers import tiny_policy
+
+import multiverse.envs as menvs
 from multiverse.agents.losses import EnvReturnScaler
 from multiverse.agents.policy import Policy
 from multiverse.agents.rollout import Episode, EpisodeSpec, Step, compute_advantages, run_episodes, to_samples
+
+from agent_helpers import tiny_policy
 
 TINY_CATCH = {"params": {"balls": 1, "width": 5, "height": 6}}
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from multiverse.agents.episodes import EpisodeWriter, read_episodes
 from multiverse.agents.learner import Learner, LearnerConfig
 from multiverse.agents.models import ModelConfig
@@ -85,6 +86,7 @@ def _bad_dataset(oracle: Path, tmp_path: Path) -> tuple[Path, Path]:
 
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from multiverse.agents.episodes import SCHEMA
 
     out = tmp_path / "ds"
@@ -109,8 +111,8 @@ def test_cli_sft_names_a_bad_file_and_a_faked_episode_and_says_skip_bad_skips_th
     bad.unlink()
     out = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert "episode 6 (part-99999999999999999998-faked.parquet) stores success=True but its last step's info says " \
-           "success=False" in out.stderr and "--skip-bad" in out.stderr
+    assert ("episode 6 (part-99999999999999999998-faked.parquet) stores success=True but its last step's info says "
+            "success=False") in out.stderr and "--skip-bad" in out.stderr
     assert not (tmp_path / "ckpt").exists()
 
 
@@ -118,6 +120,7 @@ def test_bc_loss_is_the_mean_negative_log_likelihood() -> None:
     import math
 
     import torch
+
     from multiverse.agents.losses import BCLoss
     from multiverse.agents.policy import PolicyOutput
 

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from agent_helpers import FP32
-from bandit import SignalBandit
+
 from multiverse.agents.config import AlgorithmConfig, EnvsConfig, RolloutConfig, ScheduleConfig, TrainerConfig
 from multiverse.agents.learner import Learner, LearnerConfig
 from multiverse.agents.losses import PPOConfig
@@ -16,6 +15,9 @@ from multiverse.agents.models import ModelConfig
 from multiverse.agents.policy import PolicyConfig
 from multiverse.agents.prompt import PromptConfig
 from multiverse.agents.train_local import train
+
+from agent_helpers import FP32
+from bandit import SignalBandit
 
 SHORT = PromptConfig(system_prompt="Act.", history_steps=0, list_legal_actions=False)
 

@@ -46,7 +46,7 @@ def test_malformed_actions_are_noops_with_an_error(env) -> None:
     paddle = env_u.paddle
     for bad, expect in ((7, "out of range"), (-1, "out of range"), ("jump", "unknown action 'jump'"),
                         (1.0, "an action is an index"), (True, "an action is an index"), (None, "an action is an index")):
-        obs, reward, term, trunc, info = env.step(bad)
+        _, _, term, _, info = env.step(bad)
         assert expect in info["action_error"], info["action_error"]
         assert env_u.paddle == paddle  # the paddle did not move; the ball fell as time went on
         if term:
@@ -82,8 +82,8 @@ def test_step_after_the_end_is_reported_not_raised(env) -> None:
     env.reset(seed=0, options={"params": {"balls": 1}})
     term = False
     while not term:
-        _, _, term, trunc, info = env.step(env.unwrapped.oracle_action())
-    _, reward, term, trunc, info = env.step(1)
+        _, _, term, _, info = env.step(env.unwrapped.oracle_action())
+    _, reward, term, _, info = env.step(1)
     assert term and reward == 0.0 and "episode is over" in info["action_error"]
 
 

@@ -8,9 +8,10 @@ switched-off episode timer, rewards and MiniWoB's train/test data mode.
 
 from __future__ import annotations
 
-import multiverse.envs as menvs
 import numpy as np
 import pytest
+
+import multiverse.envs as menvs
 from multiverse.envs.play import oracle_agent, play_episode
 from multiverse.envs.web import miniwob as mw
 from multiverse.envs.web.env import WebEnv, load_task

@@ -8,7 +8,17 @@ import json
 import numpy as np
 import pytest
 
-from multiverse.envs.randomization import ADR, Choice, IntRange, LogUniform, Param, ParamSpace, RandomizationError, Uniform, Union
+from multiverse.envs.randomization import (
+    ADR,
+    Choice,
+    IntRange,
+    LogUniform,
+    Param,
+    ParamSpace,
+    RandomizationError,
+    Uniform,
+    Union,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ def test_unknown_id_suggests_the_nearest() -> None:
 
 def test_duplicate_id_needs_replace() -> None:
     menvs.register("testonly/Dup-v0", "multiverse.envs.games.catch:CatchEnv", kind="game", max_episode_steps=5)
-    with pytest.raises(RegistryError, match="already registered.*replace=True"):
+    with pytest.raises(RegistryError, match=r"already registered.*replace=True"):
         menvs.register("testonly/Dup-v0", "multiverse.envs.games.catch:CatchEnv", kind="game", max_episode_steps=5)
     menvs.register("testonly/Dup-v0", "multiverse.envs.games.catch:CatchEnv", kind="game", max_episode_steps=7, replace=True)
     assert menvs.lookup("testonly/Dup-v0").max_episode_steps == 7

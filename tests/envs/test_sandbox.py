@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 
@@ -153,7 +153,7 @@ class EscapeProbe(WebTask):
     """A page that tries every route out at once (targets filled in by the test)."""
 
     PARAM_SPACE = ParamSpace(_Params, probe=Param(Choice(("a",)), Choice(("b",))))
-    targets: list[dict[str, Any]] = []
+    targets: ClassVar[list[dict[str, Any]]] = []
 
     def setup(self, rng, params) -> TaskPage:
         script = f"const TARGETS = {json.dumps(self.targets)};\n{PROBE_JS}"

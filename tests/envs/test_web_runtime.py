@@ -59,14 +59,14 @@ class CountingServer:
         hits = self.hits = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 hits.append(self.path)
                 self.send_response(200)
                 self.send_header("Access-Control-Allow-Origin", "*")
                 self.end_headers()
                 self.wfile.write(b"LEAKED")
 
-            do_POST = do_GET  # noqa: N815
+            do_POST = do_GET
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -177,7 +177,7 @@ def test_navigating_away_from_the_origin_is_blocked() -> None:
     env = WebEnv(Leaver)
     try:
         env.reset(seed=0)
-        _, _, term, trunc, info = env.step("click(1)")
+        _, _, _, trunc, info = env.step("click(1)")
         assert server.hits == []
         assert "infra_error" not in info or trunc  # a blocked navigation may end the episode, never raise
     finally:
@@ -220,8 +220,8 @@ def test_usable_from_inside_a_running_asyncio_loop() -> None:
     async def inside() -> float:
         env = menvs.make("web/ClickButton-v0")
         try:
-            obs, info = env.reset(seed=0)
-            _, reward, term, _, info = env.step(env.unwrapped.oracle_action())
+            env.reset(seed=0)
+            _, reward, _, _, _ = env.step(env.unwrapped.oracle_action())
             return reward
         finally:
             env.close()
@@ -315,11 +315,11 @@ def test_killed_chromium_truncates_the_episode_and_the_next_reset_recovers() -> 
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):  # a child gone with its parent, or an exited renderer
                 os.kill(pid, signal.SIGKILL)
-        obs, reward, term, trunc, info = env.step(env.unwrapped.oracle_action())
+        _, reward, term, trunc, info = env.step(env.unwrapped.oracle_action())
         assert trunc and not term and reward == 0.0
         assert "crash" in info["infra_error"] or "closed" in info["infra_error"], info["infra_error"]
         assert info["success"] is False
-        obs, info = env.reset(seed=3)
+        _, info = env.reset(seed=3)
         assert "infra_error" not in info and info["legal_actions"]
         _, reward, term, _, info = env.step(env.unwrapped.oracle_action())
         assert term and reward == 1.0 and info["success"] is True
@@ -426,7 +426,7 @@ def test_hung_chromium_times_out_and_is_replaced() -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGSTOP)
         start = time.monotonic()
-        _, _, term, trunc, info = env.step("click(1)")
+        _, _, _, trunc, info = env.step("click(1)")
         assert trunc and "did not answer" in info["infra_error"]
         assert time.monotonic() - start < 15
         # every hung process is dead when the step returns (kill() freezes the tree, then waits for it)
@@ -456,7 +456,7 @@ def test_actions_type_select_press_scroll() -> None:
 
     env = WebEnv(Form)
     try:
-        obs, info = env.reset(seed=0)
+        _, info = env.reset(seed=0)
         o = env.observation
         name, colour = o.find("textbox", "Name"), o.find("combobox", "Colour")
         assert f"type({name.id}, <text>)" in info["legal_actions"]
@@ -473,7 +473,7 @@ def test_actions_type_select_press_scroll() -> None:
         env.step(f'type({name.id}, "ab")')
         env.step('press("Enter")')
         assert env.observation.state["keys"][-3:] == ["a", "b", "Enter"]
-        for scrolls in range(1, 10):
+        for scrolls in range(1, 10):  # noqa: B007 (counted: read after the break)
             env.step("scroll(down)")
             if env.observation.find("button", "Bottom") is not None:
                 break
@@ -533,7 +533,7 @@ def test_malformed_actions_in_the_env_are_noops() -> None:
     try:
         obs, info = env.reset(seed=0)
         for bad in ("click(", "click(999)", 'type(1, "x")', b"click(1)", 3.5):
-            obs2, reward, term, trunc, info = env.step(bad)
+            obs2, reward, term, _, info = env.step(bad)
             assert info["action_error"] and reward == 0.0 and not term
             assert obs2["text"] == obs["text"]
     finally:

@@ -12,6 +12,7 @@ from typing import Any
 
 import gymnasium as gym
 import ray
+
 from multiverse.launch.workers import RolloutWorker
 
 # Ray's worker processes cannot import tests/: the classes of this module travel by value

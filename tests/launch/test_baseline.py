@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from multiverse.agents.episodes import read_episodes
 from multiverse.agents.replay import verify_dataset
 
@@ -13,6 +14,7 @@ from multiverse.agents.replay import verify_dataset
 def test_ppo_baseline_curve_and_replayable_eval_episodes(tmp_path: Path) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     import ray
+
     from multiverse.launch.baseline import train_and_evaluate_ppo
 
     seeds = range(1_000_000, 1_000_003)
@@ -20,7 +22,7 @@ def test_ppo_baseline_curve_and_replayable_eval_episodes(tmp_path: Path) -> None
                  "heldout": [(s, {"split": "heldout"}) for s in seeds]}
     kwargs = {"env_steps": 600, "seed": 0, "eval_every_steps": 300, "eval_sets": eval_sets, "max_steps": 12,
               "ppo": {"train_batch_size": 300, "minibatch_size": 100, "num_epochs": 2}}
-    with pytest.raises(RuntimeError, match="ray.init"):
+    with pytest.raises(RuntimeError, match=r"ray\.init"):
         train_and_evaluate_ppo("games/Catch-v0", out=tmp_path, **kwargs)
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:

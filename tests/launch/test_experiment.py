@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from multiverse.agents.episodes import read_episodes
 from multiverse.launch.config import ConfigError
 from multiverse.launch.experiment import CATEGORIES, load_experiment, load_recorded, report
-from PIL import Image
 
 ARMS = ["zero_shot", "multiverse", "no_randomization", "rllib_ppo"]
 #: the committed full CPU run (bench/README.md): its episodes, and the report made from them
@@ -153,5 +154,5 @@ def test_the_report_modules_load_no_ray_and_no_model() -> None:
 
 
 def test_a_folder_without_an_experiment_is_refused_in_one_line(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="experiment.json does not hold a recorded experiment"):
+    with pytest.raises(ConfigError, match=r"experiment\.json does not hold a recorded experiment"):
         load_recorded(tmp_path)

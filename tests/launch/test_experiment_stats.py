@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from multiverse.launch.experiment.stats import (
     CATEGORIES,
     Categories,

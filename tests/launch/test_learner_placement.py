@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from multiverse.agents.learner import LearnerConfig
 from multiverse.agents.models import ModelConfig
 from multiverse.launch.config import ConfigError
@@ -25,6 +26,6 @@ def test_the_learner_and_the_replicas_get_their_devices_and_one_kernel_set() -> 
     assert _placed("driver", 1.0) == ("driver", (here, kernels), ("cpu", kernels))
     assert _placed("actor", 1.0, device="cpu") == ("actor", ("cpu", "cpu_fused"), ("cpu", "cpu_fused"))
     assert _placed("actor", 1.0, kernels="reference")[1:] == (("cuda", "reference"), ("cpu", "reference"))
-    with pytest.raises(ConfigError, match="model.kernels='cpu_fused' runs on cpu only, but a policy of this run is "
-                                          "on cuda; set model.kernels: auto or reference"):
+    with pytest.raises(ConfigError, match=r"model\.kernels='cpu_fused' runs on cpu only, but a policy of this run is "
+                                          r"on cuda; set model\.kernels: auto or reference"):
         place_learner(LearnerConfig(model=ModelConfig(kernels="cpu_fused")), placement="actor", gpus=1.0)

@@ -7,10 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CHECKED_IDS, GAME_IDS
+
 from multiverse.agents.episodes import read_episodes
 from multiverse.agents.replay import verify_dataset
 from multiverse.launch.config import load_config
+
+from conftest import CHECKED_IDS, GAME_IDS
 
 
 def run(cli: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -22,6 +24,7 @@ def run(cli: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess
 
 def test_training_run_records_eval_and_every_nth_training_episode(tmp_path: Path) -> None:
     import ray
+
     from multiverse.launch.cluster import init_ray
     from multiverse.launch.train import train
 
@@ -70,6 +73,7 @@ def tampered_copy(src: Path, dst: Path, edit) -> Path:
     """A copy of a dataset with ``edit(rows)`` applied to the rows of its (first) file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from multiverse.agents.episodes import SCHEMA
 
     dst.mkdir(parents=True)
@@ -135,7 +139,8 @@ def test_cli_verify_passes_and_prints_the_first_divergence(multiverse_cli: str, 
     assert ok.returncode == 0, ok.stderr
     assert "replay --verify ok: 2 episodes" in ok.stdout
 
-    n = list(read_episodes(catch_dataset, [1]))[0].episode.length
+    (one,) = read_episodes(catch_dataset, [1])
+    n = one.episode.length
 
     def edit(rows):  # the last step still ends the episode (the summary agrees): the replay finds the edit
         rows[1]["steps"][-1]["truncated"] = True
@@ -153,6 +158,7 @@ def test_cli_lists_what_the_steps_say_and_verify_fails_faked_summary_columns(mul
 
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from multiverse.agents.episodes import SCHEMA
 
     old = Path(__file__).parents[1] / "agents" / "data" / "episodes-v1"  # written before these checks existed
@@ -197,8 +203,9 @@ def test_cli_renders_a_gif_from_stored_images_and_from_a_replay(multiverse_cli: 
 
     record("games/Maze-v0", tmp_path / "px", 1, pixels=True)
     (rec,) = list(read_episodes(tmp_path / "px"))
+    (one,) = read_episodes(catch_dataset, [1])
     for src, episode, rerendered, length in ((tmp_path / "px", "0", False, rec.episode.length),
-                                             (catch_dataset, "1", True, list(read_episodes(catch_dataset, [1]))[0].episode.length)):
+                                             (catch_dataset, "1", True, one.episode.length)):
         gif = tmp_path / f"ep{episode}.gif"
         out = run(multiverse_cli, "replay", str(src), "--episode", episode, "--render", str(gif))
         assert out.returncode == 0, out.stderr
@@ -208,8 +215,9 @@ def test_cli_renders_a_gif_from_stored_images_and_from_a_replay(multiverse_cli: 
 
 
 def test_a_gif_has_one_frame_per_step_also_where_frames_repeat(tmp_path: Path) -> None:
-    from multiverse.agents.render import render_gif
     from PIL import Image
+
+    from multiverse.agents.render import render_gif
 
     # a random Maze walk bumps into walls: many frames equal the one before (GIF writers merge those)
     (rec,) = list(read_episodes(Path(__file__).parents[1] / "agents" / "data" / "episodes-v1", [2]))
@@ -225,10 +233,11 @@ def test_a_gif_has_one_frame_per_step_also_where_frames_repeat(tmp_path: Path) -
 
 
 def test_html_viewer_is_self_contained_and_its_slider_moves_through_the_steps(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
     from multiverse.agents.episodes import chromium_version
     from multiverse.agents.render import render_html
     from multiverse.envs.web.browser import LAUNCH_ARGS, chromium_path, timeout_scale
-    from playwright.sync_api import expect, sync_playwright
 
     record("web/LoginForm-v0", tmp_path / "ds", 1)  # text only: the viewer's images are re-rendered by replay
     (rec,) = list(read_episodes(tmp_path / "ds"))
@@ -366,6 +375,7 @@ def test_export_minari_reloads_with_minari_load_dataset(multiverse_cli: str, tmp
 
     import minari
     import numpy as np
+
     from multiverse.agents.episodes import decode_png
 
     record("games/Catch-v0", tmp_path / "px", 2, pixels=True)

@@ -21,7 +21,7 @@ from conftest import GAME_IDS
 def test_numeric_observation_has_a_fixed_shape_across_variants(env_id: str) -> None:
     env = NumericObservation(menvs.make(env_id))
     for seed, split in ((0, "train"), (1, "heldout"), (2, "train")):
-        obs, info = env.reset(seed=seed, options={"split": split})
+        obs, _ = env.reset(seed=seed, options={"split": split})
         assert env.observation_space.contains(obs), (split, obs.shape, obs.dtype)
         obs, *_ = env.step(env.unwrapped.oracle_action())
         assert env.observation_space.contains(obs)

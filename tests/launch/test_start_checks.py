@@ -30,8 +30,8 @@ PORT = closed_port()
     "overrides, env, message",
     [
         # 2 workers x 1 CPU on a 1-CPU Ray: the workers could never be scheduled (it waited, silent, for ever)
-        (["ray.num_cpus=1"], {}, "error: ray.num_cpus=1 is less than the 2 CPUs the run asks for "
-                                 "(rollout.workers=2 x rollout.worker_cpus=1): its workers could never start"),
+        (["ray.num_cpus=1"], {}, ("error: ray.num_cpus=1 is less than the 2 CPUs the run asks for "
+                                  "(rollout.workers=2 x rollout.worker_cpus=1): its workers could never start")),
         (["ray.num_cpus=2", "ray.learner=actor", "ray.learner_gpus=0"], {},
          "the 3 CPUs the run asks for (rollout.workers=2 x rollout.worker_cpus=1 + 1 for ray.learner=actor)"),
         # nothing listens there: ray.init retried it for minutes
@@ -44,8 +44,8 @@ PORT = closed_port()
         # an embedded Ray runs here: CUDA that torch does not see here stopped the learner's build with a traceback
         (["model.device=cuda:99"], {}, "error: model.device='cuda:99' but torch sees "),
         (["model.device=cuda", "model.kernels=cpu_fused"], {}, "error: model.kernels='cpu_fused' runs on cpu only"),
-        (["model.max_prompt_tokens=16"], {}, "error: model.max_prompt_tokens=16 is too small: games/Catch-v0's first "
-                                             "prompt (train split) needs "),
+        (["model.max_prompt_tokens=16"], {}, ("error: model.max_prompt_tokens=16 is too small: games/Catch-v0's first "
+                                              "prompt (train split) needs ")),
         (["model.max_prompt_tokens=300"], {}, "games/Maze-v0's first prompt (train split) needs "),  # the held-out id
         ([], {"MULTIVERSE_TIMEOUT_SCALE": "abc"}, "error: MULTIVERSE_TIMEOUT_SCALE='abc' is not a positive number"),
     ],

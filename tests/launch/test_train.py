@@ -116,7 +116,7 @@ def test_a_prompt_too_long_for_a_web_page_stops_the_run_with_one_line_and_leaves
 
 def test_help_documents_every_field(multiverse_cli: str) -> None:
     out = subprocess.run([multiverse_cli, "train", "--help"], capture_output=True, text=True, timeout=120).stdout
-    for key, annotation, field in _walk(RunConfig):
+    for key, _, field in _walk(RunConfig):
         assert key in out, key
         assert field.description, f"{key} has no doc"
 
@@ -252,10 +252,11 @@ def test_plot_writes_pngs(four_iterations: Path, multiverse_cli: str) -> None:
 def test_workers_act_with_the_weights_of_the_latest_update(ray_session) -> None:
     """... and with rollout.max_restarts=0, the death of the only worker stops the pool with one line."""
     import ray
-    from fault_workers import ProbeWorker
 
     from multiverse.agents.rollout import EpisodeSpec, Task, compute_advantages, to_samples
     from multiverse.launch.workers import WorkerPool, WorkerPoolError, make_learner
+
+    from fault_workers import ProbeWorker
 
     config = load_config("smoke", [GAMES_ONLY]).trainer()
     learner, _ = make_learner(config.learner, config.loss, placement="driver", gpus=0, threads=None)
@@ -361,9 +362,9 @@ def torch_equal(a, b) -> bool:
 
 def test_killed_worker_and_killed_chromium_cost_only_their_episodes(ray_session, tmp_path: Path, capsys) -> None:
     """... and a worker that dies after rollout.max_restarts replacements is dropped: the run goes on without it."""
-    from fault_workers import faulty_worker
-
     from multiverse.launch.train import train
+
+    from fault_workers import faulty_worker
 
     # weights version v is iteration v + 1's: Chromium dies in iteration 2, worker 0 is SIGKILLed in iteration 3 and
     # worker 1 ended through ray.kill in iteration 4, each while its task runs
