@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# README command 2: set up, then run the whole test suite.
+# README command 2: set up, lint (ruff), then run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh
+# Lint first (the rules and why: pyproject.toml's [tool.ruff]); a finding fails the command before the suite starts.
+if ! .venv/bin/ruff check .; then
+  echo "test: ruff check found the problems above; .venv/bin/ruff check --fix . fixes the safe ones, the rest by hand" >&2
+  exit 1
+fi
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
 # Browser timeouts x5: a shared CI host ran this suite 5-7x slower than a quiet 2-core machine, and there a
 # healthy browser step outlasted the 20 s default (it was killed as hung). Tests of the timeouts set theirs.

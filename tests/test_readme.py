@@ -33,10 +33,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from conftest import ROOT, cli_path
 
@@ -144,8 +144,8 @@ def test_every_relative_link_leads_to_a_file_and_heading() -> None:
 def test_every_block_is_of_a_checked_kind() -> None:
     assert len(BLOCKS) >= 10, "README.md lost its code blocks?"
     for b in BLOCKS:
-        assert b.lang in ("python", "bash", "toml"), f"{b.where}: a ```{b.lang} block; the README test runs " \
-            "python, bash and toml blocks (a block without a language is shown, not run)"
+        assert b.lang in ("python", "bash", "toml"), (f"{b.where}: a ```{b.lang} block; the README test runs "
+                                                      "python, bash and toml blocks (a block without a language is shown, not run)")
         assert b.check == "run" or b.lang == "bash", f"{b.where}: check markers apply to bash blocks only"
 
 
