@@ -159,6 +159,14 @@ def xvfb(tmp_path: Path):
         proc.wait()
 
 
+def _cmdline(p: psutil.Process) -> list[str]:
+    """A process's command line; none for one that exited (a zombie) while the children were listed."""
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
 class Reader:
     """A process's stdout collected on a thread, so a test can wait for a prompt that ends without a newline."""
 
@@ -199,8 +207,8 @@ def test_a_game_opens_a_window_and_a_web_task_a_headed_chromium_on_a_display(xvf
         out = Reader(proc)
         out.wait_for("action (a name")
         assert "the page is in a Chromium window" in out.text
-        browsers = [p.cmdline() for p in psutil.Process(proc.pid).children(recursive=True)
-                    if any(a.startswith("--multiverse-browser=") for a in p.cmdline())]
+        browsers = [c for c in map(_cmdline, psutil.Process(proc.pid).children(recursive=True))
+                    if any(a.startswith("--multiverse-browser=") for a in c)]
         assert browsers and not any("--headless" in a for a in browsers[0]), browsers
         assert screen_colours(fb) > 20  # the page is on the screen
         proc.stdin.write("q\n")
