@@ -147,7 +147,7 @@ class BrowserHost:
         self.launches = 0
         self._observe_js = (STATIC / "observe.js").read_text()
         #: prepared contexts that a closed env did not use, by kind (see :meth:`give_spare`); browser thread only
-        self._spares: dict[Any, list[tuple[Any, asyncio.Future[Any]]]] = {}
+        self._spares: dict[Any, list[tuple[int, asyncio.Future[Any]]]] = {}
 
     @classmethod
     def get(cls) -> BrowserHost:
@@ -195,6 +195,10 @@ class BrowserHost:
     def is_connected(self) -> bool:
         """Chromium is launched and answering now (nothing is launched to find out)."""
         return self._browser is not None and self._browser.is_connected()
+
+    def made_by_current(self, launch: int) -> bool:
+        """Is the browser of launch number ``launch`` (:attr:`launches` when something was made) the one running now?"""
+        return launch == self.launches and self.is_connected()
 
     async def browser(self) -> Any:
         """The connected browser, launching (or relaunching) it when needed."""
@@ -258,15 +262,15 @@ class BrowserHost:
 
     # -- spare contexts shared between the envs of this process
 
-    def give_spare(self, key: Any, spare: asyncio.Future[Any], keep: int = 1) -> None:
+    def give_spare(self, key: Any, spare: asyncio.Future[Any], launch: int, keep: int = 1) -> None:
         """Keep ``spare`` (a future of a prepared, never used context) for the next env of the same kind.
 
         An env prepares its next episode's context while the current one runs; an env that is closed
         leaves it unused. The next env made in this process takes it instead of starting a renderer of
         its own (short-lived envs: checks, evaluations, tests). At most ``keep`` are kept per kind; the
-        rest are closed. Browser thread only."""
+        rest are closed. ``launch``: the browser launch (:attr:`launches`) that made it. Browser thread only."""
         kept = self._spares.setdefault(key, [])
-        kept.append((self._browser, spare))
+        kept.append((launch, spare))
         while len(kept) > keep:
             _, extra = kept.pop(0)
             asyncio.ensure_future(_close_spare(extra))  # noqa: RUF006 (nothing awaits a close; Playwright holds it while pending)
@@ -275,8 +279,8 @@ class BrowserHost:
         """A spare given for ``key`` by this browser (None: none, or only ones from a browser since died)."""
         kept = self._spares.get(key, [])
         while kept:
-            browser, spare = kept.pop()
-            if browser is not None and browser is self._browser and browser.is_connected():
+            launch, spare = kept.pop()
+            if self.made_by_current(launch):
                 return spare
             asyncio.ensure_future(_close_spare(spare))  # noqa: RUF006 (as above)
         return None

@@ -60,6 +60,7 @@ class PageDriver:
         self.context: Any = None
         self.page: Any = None
         self.spare: asyncio.Future[Any] | None = None
+        self._spare_launch = 0  # the browser launch (BrowserHost.launches) the spare is made by
         self.task_page: TaskPage | None = None
 
     # -- what the env calls (any thread but the browser's)
@@ -129,7 +130,7 @@ class PageDriver:
     async def _aclose(self) -> None:
         spare, self.spare = self.spare, None
         if spare is not None:  # never used: the next env of this kind in this process starts with it
-            self.host.give_spare(self._spare_key(), spare)  # type: ignore[union-attr]
+            self.host.give_spare(self._spare_key(), spare, self._spare_launch)  # type: ignore[union-attr]
         ctx, self.context = self.context, None
         if ctx is not None:
             await _close_quietly(ctx)
@@ -162,24 +163,33 @@ class PageDriver:
 
     async def _take_spare(self) -> tuple[Any, Any]:
         """This driver's spare, else one a closed env of the same kind left (``BrowserHost.take_spare``), else a
-        new one."""
+        new one.
+
+        A spare made by a browser that has died or been replaced since is never awaited, only closed in the
+        background: a Playwright call (``new_page``) pending when its browser was killed may never return, and
+        awaiting it held a reset for its whole timeout."""
+        host = self.host
         own, self.spare = self.spare, None
+        if own is not None and not host.made_by_current(self._spare_launch):  # type: ignore[union-attr]
+            host.close_later(spare=own)  # type: ignore[union-attr]
+            own = None
         for whose in ("own", "left"):
-            spare = own if whose == "own" else self.host.take_spare(self._spare_key())  # type: ignore[union-attr]
+            spare = own if whose == "own" else host.take_spare(self._spare_key())  # type: ignore[union-attr]
             if spare is None:
                 continue
             try:
                 ctx, page, server = await spare
-                if not page.is_closed() and page not in _CRASHED and self.host.is_connected():  # type: ignore[union-attr]
-                    server.driver = self
-                    return ctx, page
-                await _close_quietly(ctx)
             except Exception:
-                pass  # a spare made by a browser that has died since: make a new one
+                continue  # its set-up failed (a renderer killed meanwhile): make a new one
+            if not page.is_closed() and page not in _CRASHED and host.is_connected():  # type: ignore[union-attr]
+                server.driver = self
+                return ctx, page
+            host.close_later(ctx)  # type: ignore[union-attr]
         ctx, page, _ = await self._aprepare()
         return ctx, page
 
     def _start_spare(self) -> None:
+        self._spare_launch = self.host.launches  # type: ignore[union-attr]
         self.spare = asyncio.ensure_future(self._aprepare())
         self.spare.add_done_callback(_retrieve)  # a spare that fails is replaced at the next reset
 

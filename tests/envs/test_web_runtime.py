@@ -440,6 +440,34 @@ def test_hung_chromium_times_out_and_is_replaced() -> None:
         env.close()
 
 
+def test_a_spare_pending_on_a_killed_browser_is_not_awaited() -> None:
+    """A Playwright call pending when its browser is killed (the spare's ``new_page``) may never return: the reset
+    after a hang must not wait on it. Made certain here with a spare that never completes; the test above hits it
+    only when the kill lands while the spare is made (it then took the whole reset timeout, 300 s in CI)."""
+    env = menvs.make("web/ClickButton-v0", step_timeout=3.0)
+    try:
+        env.reset(seed=0)
+        u = env.unwrapped
+        host = u.driver.host
+        for pid in host.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        _, _, _, trunc, _ = env.step("click(1)")
+        assert trunc
+        u.driver.spare = asyncio.run_coroutine_threadsafe(_never_done(host.loop), host.loop).result(5)
+        u.reset_timeout = 20.0 * timeout_scale()
+        start = time.monotonic()
+        _, info = env.reset(seed=1)
+        assert "infra_error" not in info, info["infra_error"]
+        assert time.monotonic() - start < u.reset_timeout  # never the reset's timeout (then a retry)
+    finally:
+        env.close()
+
+
+async def _never_done(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+    return loop.create_future()
+
+
 # --------------------------------------------------------------------------- actions
 
 
