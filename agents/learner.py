@@ -28,10 +28,10 @@ from annotated_types import Ge, Gt
 
 from multiverse.agents.durable import file_problem, file_sha256, fsync_dir
 from multiverse.agents.models import ModelConfig, build_model
-from multiverse.agents.policy import Candidates, Decision, Policy, PolicyConfig, PolicyOutput
+from multiverse.agents.policy import Candidates, Decision, Policy, PolicyConfig, PolicyOutput, row_key, share_rows
 from multiverse.agents.prompt import PromptConfig, Turn
 
-__all__ = ["CheckpointError", "Learner", "LearnerConfig", "Sample", "config_from_dict"]
+__all__ = ["CheckpointError", "Learner", "LearnerConfig", "Sample", "config_from_dict", "rows_of"]
 
 CHECKPOINT_FORMAT = "multiverse-learner"
 CHECKPOINT_VERSION = 1
@@ -61,7 +61,8 @@ class LearnerConfig:
     grad_clip: Annotated[float, Gt(0)] | None = 1.0
     """Clip the global gradient norm to this before each step (None: no clipping)."""
     micro_batch: Annotated[int, Ge(1)] = 8
-    """Items per forward/backward inside forward_backward (bounds activation memory; gradients add up)."""
+    """Rows per forward/backward inside forward_backward (bounds activation memory; gradients add up). Items that
+    score the same row (a group's equal first turns) share one."""
     keep_reference: bool = False
     """Full fine-tuning only: keep a frozen copy of the initial model for a KL penalty. With LoRA the
     base model with adapters disabled is the reference, at no memory cost."""
@@ -85,6 +86,22 @@ class Sample:
     @classmethod
     def from_decision(cls, d: Decision, advantage: float, return_: float = 0.0, env_id: str = "") -> Sample:
         return cls(d.prompt_ids, d.candidates, d.index, d.gen_ids, d.logp, advantage, return_, env_id)
+
+
+def rows_of(samples: Sequence[Sample]) -> list[list[Sample]]:
+    """``samples`` by the forward row they score (:func:`~multiverse.agents.policy.row_key`), in first-seen order."""
+    _, inverse = share_rows([row_key(s) for s in samples])
+    rows: list[list[Sample]] = [[] for _ in range(max(inverse, default=-1) + 1)]
+    for s, r in zip(samples, inverse):
+        rows[r].append(s)
+    return rows
+
+
+def _chunks_of_rows(batch: Sequence[Sample], rows_per_chunk: int) -> list[list[Sample]]:
+    """``batch`` in chunks of at most ``rows_per_chunk`` distinct rows, items that share a row in one chunk (their
+    row is computed once: :meth:`Policy.evaluate`)."""
+    rows = rows_of(batch)
+    return [[s for row in rows[k:k + rows_per_chunk] for s in row] for k in range(0, len(rows), rows_per_chunk)]
 
 
 def config_from_dict(data: dict[str, Any]) -> LearnerConfig:
@@ -153,8 +170,7 @@ class Learner:
             raise ValueError("forward_backward got an empty batch")
         n = len(batch)
         totals: dict[str, float] = {}
-        for start in range(0, n, self.config.micro_batch):
-            chunk = batch[start:start + self.config.micro_batch]
+        for chunk in _chunks_of_rows(batch, self.config.micro_batch):
             out = self.policy.evaluate(chunk)
             if getattr(loss_fn, "needs_reference", False):
                 out.ref_logdist_NA = self._reference_logdist(chunk)

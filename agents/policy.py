@@ -41,7 +41,8 @@ from annotated_types import Ge, Gt
 from multiverse.agents.kernels import share_weights
 from multiverse.agents.prompt import PromptConfig, Turn, build_prompt
 
-__all__ = ["TEXT_SLOT", "Candidates", "Decision", "Policy", "PolicyConfig", "PolicyOutput", "score_naive"]
+__all__ = ["TEXT_SLOT", "Candidates", "Decision", "Policy", "PolicyConfig", "PolicyOutput", "row_key", "score_naive",
+           "share_rows"]
 
 TEXT_SLOT = "<text>"
 #: a finite stand-in for -inf in padded candidate scores: exp() is 0, and 0 * PAD stays finite in backward
@@ -228,6 +229,23 @@ def _pack(
     )
 
 
+def row_key(item: Scorable) -> tuple[Any, ...]:
+    """What an item's row in the forward depends on: its prompt and candidates, and its choice only when the choice
+    extends the row (generated text). Items with equal keys can share one row."""
+    gen = (item.index, tuple(item.gen_ids)) if item.gen_ids else None
+    return tuple(item.prompt_ids), item.candidates.blocks, gen
+
+
+def share_rows(keys: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """(the first index of each distinct key, in order; for each key the position of its first index there)."""
+    first: dict[Any, int] = {}
+    inverse = [first.setdefault(k, len(first)) for k in keys]
+    unique = [0] * len(first)
+    for i in range(len(keys) - 1, -1, -1):
+        unique[inverse[i]] = i
+    return unique, inverse
+
+
 def _base(model: Any) -> Any:
     """The transformers model under a peft wrapper (LoRA layers stay injected in it)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -397,17 +415,33 @@ class Policy:
         return PolicyOutput(logp_N, logdist_NA, mask_NA, values_N, scores_NA)
 
     def evaluate(self, items: Sequence[Scorable], *, temperature: float | None = None) -> PolicyOutput:
-        """Re-score chosen actions (differentiable; call under torch.no_grad() when no gradient is needed)."""
+        """Re-score chosen actions (differentiable; call under torch.no_grad() when no gradient is needed).
+
+        Items that score the same row (:func:`row_key`: the same prompt and candidates, e.g. a group's first turn)
+        share one row of the forward; each still gets its own chosen action's log-prob, and the shared row's
+        gradient is the sum of theirs, as if each had its own row."""
         T = temperature or self.config.temperature
+        unique, inverse = share_rows([row_key(it) for it in items])
+        rows = [items[u] for u in unique]
         packed = _pack(
-            [it.prompt_ids for it in items],
-            [it.candidates.blocks for it in items],
-            [(it.index, tuple(it.gen_ids)) for it in items],
+            [it.prompt_ids for it in rows],
+            [it.candidates.blocks for it in rows],
+            [(it.index, tuple(it.gen_ids)) for it in rows],
             self.pad_id,
             self.config.max_text_tokens,
             self.device,
         )
-        return self._forward(packed, T, [it.index for it in items])
+        out = self._forward(packed, T, [it.index for it in rows])
+        if len(rows) == len(items):
+            return out
+        inv = torch.tensor(inverse, dtype=torch.long, device=self.device)
+        logdist_NA = out.logdist_NA[inv]
+        chosen = torch.tensor([it.index for it in items], dtype=torch.long, device=self.device)
+        # a row with generated text is shared only by items with the same choice and text (row_key): its logp holds
+        has_gen = torch.tensor([bool(it.gen_ids) for it in items], dtype=torch.bool, device=self.device)
+        logp_N = torch.where(has_gen, out.logp_N[inv], logdist_NA[torch.arange(len(items), device=self.device), chosen])
+        return PolicyOutput(logp_N, logdist_NA, out.mask_NA[inv], None if out.values_N is None else out.values_N[inv],
+                            out.scores_NA[inv])
 
     def score(self, turns: Sequence[Turn]) -> list[torch.Tensor]:
         """Each turn's candidate scores (summed or mean token log-likelihood of each legal action), no gradient."""
@@ -434,11 +468,14 @@ class Policy:
         decisions: list[Decision] = []
         for start in range(0, len(turns), self.config.rows_per_forward):
             encoded = [self.encode(t) for t in turns[start:start + self.config.rows_per_forward]]
-            packed = _pack([e[0] for e in encoded], [e[1].blocks for e in encoded], None, self.pad_id, 1, self.device)
+            # equal turns (a group's envs at their first step) are scored once, and each samples on its own
+            unique, inverse = share_rows([(tuple(e[0]), e[1].blocks) for e in encoded])
+            packed = _pack([encoded[u][0] for u in unique], [encoded[u][1].blocks for u in unique], None,
+                           self.pad_id, 1, self.device)
             out = self._forward(packed, T, None)
             logdist_NA = out.logdist_NA.cpu()  # sampled on the CPU: the same draws on every device
             for i, (prompt_ids, cands, dropped) in enumerate(encoded):
-                logdist_A = logdist_NA[i, : len(cands.blocks)]
+                logdist_A = logdist_NA[inverse[i], : len(cands.blocks)]
                 probs_A = logdist_A.exp()
                 k = int(torch.argmax(logdist_A)) if greedy else int(torch.multinomial(probs_A, 1, generator=generator))
                 action, gen_ids, logp = cands.actions[k], (), float(logdist_A[k])
@@ -446,7 +483,7 @@ class Policy:
                     gen_ids, gen_logp, text = self._generate(prompt_ids, cands.blocks[k], T, greedy, generator)
                     head, tail = action.split(TEXT_SLOT, 1)
                     action, logp = f'{head}"{text}"{tail}', logp + gen_logp
-                value = float(out.values_N[i]) if out.values_N is not None else None
+                value = float(out.values_N[inverse[i]]) if out.values_N is not None else None
                 decisions.append(Decision(action, k, logp, probs_A.tolist(), value, list(prompt_ids), cands,
                                           tuple(gen_ids), dropped))
         return decisions

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from multiverse.agents.learner import Learner, LearnerConfig, Sample
+from multiverse.agents.learner import Learner, LearnerConfig, Sample, rows_of
 from multiverse.agents.losses import PPOConfig, PPOLoss
 from multiverse.agents.policy import Policy
 
@@ -27,7 +27,9 @@ __all__ = ["LearnerHandle", "LocalLearner", "ppo_update"]
 def ppo_update(
     learner: Learner, samples: Sequence[Sample], loss_fn: PPOLoss, *, epochs: int, minibatch: int, rng: random.Random
 ) -> dict[str, float]:
-    """``epochs`` passes over the samples in shuffled minibatches, one optimizer step each; mean metrics.
+    """``epochs`` passes over the samples in shuffled minibatches of about ``minibatch`` samples, one optimizer step
+    each; mean metrics. Samples that score the same forward row (a group's equal first turns) are shuffled as one
+    and go into one minibatch.
 
     With ``loss_fn.config.skip_zero_advantage`` (and no value head) samples whose advantage is exactly 0
     are left out first; ``samples_used`` reports how many were trained on."""
@@ -35,11 +37,10 @@ def ppo_update(
     if loss_fn.config.skip_zero_advantage and learner.policy.value_head is None:
         samples = [s for s in samples if s.advantage != 0.0]
     update_metrics: list[dict[str, float]] = []
+    rows = rows_of(samples)  # samples that score the same row stay in one minibatch, where the row is computed once
     for _ in range(epochs):
-        order = list(range(len(samples)))
-        rng.shuffle(order)
-        for start in range(0, len(order), minibatch):
-            batch = [samples[i] for i in order[start:start + minibatch]]
+        rng.shuffle(rows)
+        for batch in _minibatches(rows, minibatch):
             m = learner.forward_backward(batch, loss_fn)
             m.update(learner.optim_step())
             update_metrics.append(m)
@@ -47,6 +48,16 @@ def ppo_update(
         return {"samples_used": 0.0, "samples_skipped": float(used)}
     means = {k: float(np.mean([m[k] for m in update_metrics])) for k in update_metrics[0] if k != "samples"}
     return means | {"samples_used": float(len(samples)), "samples_skipped": float(used - len(samples))}
+
+
+def _minibatches(rows: Sequence[Sequence[Sample]], size: int) -> list[list[Sample]]:
+    """Whole rows in order, a minibatch closed once it holds ``size`` samples or more."""
+    out: list[list[Sample]] = [[]]
+    for row in rows:
+        if len(out[-1]) >= size:
+            out.append([])
+        out[-1] += row
+    return [b for b in out if b]
 
 
 class LearnerHandle(Protocol):

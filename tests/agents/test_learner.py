@@ -183,6 +183,28 @@ def test_zero_advantage_samples_are_skipped_only_when_asked() -> None:
     assert kept["samples_used"] == 8 and not all(torch.equal(w_kept[k], w_plain[k]) for k in w_plain)
 
 
+def test_a_groups_equal_turns_stay_in_one_minibatch_and_are_computed_once() -> None:
+    """ppo_update shuffles rows, not samples: the 4 samples of each turn (a group's first turn, 4 actions taken)
+    go into one minibatch and one micro-batch, where their row is computed once."""
+    import random
+
+    from multiverse.agents.update import ppo_update
+
+    lrn = learner(micro_batch=2)
+    rows: list[int] = []
+    lrn.policy.model.get_base_model().get_decoder().register_forward_pre_hook(
+        lambda _m, _a, kw: rows.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    turns = _turns_for_learner()[:3]
+    decisions = lrn.act([t for t in turns for _ in range(4)], temperature=3.0,
+                        generator=torch.Generator().manual_seed(0))
+    batch = [Sample.from_decision(d, advantage=1.0 if i % 2 else -1.0) for i, d in enumerate(decisions)]
+    distinct = len({(tuple(s.prompt_ids), s.index if s.gen_ids else None, s.gen_ids) for s in batch})
+    rows.clear()
+    m = ppo_update(lrn, batch, PPOLoss(PPOConfig(entropy_coef=0.0)), epochs=2, minibatch=4, rng=random.Random(0))
+    assert m["samples_used"] == 12
+    assert sum(rows) == 2 * distinct < 2 * len(batch)  # each epoch computes every distinct row once
+
+
 def test_a_folder_manifest_names_what_changed_and_older_folders_get_what_can_be_checked(tmp_path: Path) -> None:
     from multiverse.agents.durable import MANIFEST, check_folder, write_manifest
 

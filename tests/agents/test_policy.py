@@ -203,3 +203,42 @@ def test_set_weights_rejects_weights_of_another_model() -> None:
     weights[name] = weights[name][:1]
     with pytest.raises(ValueError, match=f"{re.escape(name)} has shape"):
         tiny_policy().set_weights(weights)
+
+
+def _rows_per_forward(policy: Policy) -> list[int]:
+    """Rows of every decoder forward from now on (a hook on the real model)."""
+    seen: list[int] = []
+    policy.model.get_base_model().get_decoder().register_forward_pre_hook(
+        lambda _m, _a, kw: seen.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    return seen
+
+
+def test_items_that_score_the_same_row_share_it_and_keep_their_own_choice_and_gradient() -> None:
+    """A group's envs start from equal turns: acting and re-scoring compute each distinct row once, and each item
+    still gets its own chosen action's log-prob; the shared row's gradient is the sum of the items'."""
+    policy = tiny_policy(lora=True, seed=5, config=dataclasses.replace(FP32, max_text_tokens=4))
+    with torch.no_grad():
+        for n, p in _params(policy).items():
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(len(n))) * 0.05)
+    rows = _rows_per_forward(policy)
+    turns = [web_turn(), catch_turn(), web_turn(), web_turn(), catch_turn()]
+    decisions = policy.act(turns, temperature=5.0, generator=torch.Generator().manual_seed(1))
+    assert rows == [2]  # 5 turns, 2 distinct: one row each (generated text runs apart, with its own cache)
+    assert len({d.action for d in decisions}) >= 3  # the equal turns sampled on their own
+    rows.clear()
+    out = policy.evaluate(decisions, temperature=5.0)
+    distinct = len({(tuple(d.prompt_ids), d.index if d.gen_ids else None, d.gen_ids) for d in decisions})
+    assert rows == [distinct] and distinct < len(decisions)
+    policy.model.zero_grad()
+    out.logp_N.sum().backward()
+    shared = {n: p.grad.clone() for n, p in _params(policy).items()}
+    policy.model.zero_grad()
+    alone = [policy.evaluate([d], temperature=5.0) for d in decisions]
+    torch.stack([a.logp_N[0] for a in alone]).sum().backward()
+    assert out.logp_N.tolist() == pytest.approx([a.logp_N[0].item() for a in alone], abs=1e-5)
+    assert out.logp_N.tolist() == pytest.approx([d.logp for d in decisions], abs=1e-4)
+    for i, a in enumerate(alone):
+        width = a.logdist_NA.shape[1]
+        assert torch.allclose(out.logdist_NA[i, :width], a.logdist_NA[0], atol=1e-5)
+    worst = max(float((shared[n] - p.grad).abs().max()) for n, p in _params(policy).items())
+    assert worst < 1e-5, worst
