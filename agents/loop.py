@@ -14,8 +14,8 @@ One iteration:
 2. rollout: the tasks run (a task lost with its worker loses only its episodes);
 3. episodes cut short by the env's machinery (``infra_error``: a crashed browser) are counted and never trained
    on: an infra error is never a reward. ADR boundaries and the curriculum see the rest;
-4. advantages (group-relative for grpo, GAE on the value head for ppo), PPO steps on the learner, and the rollout
-   gets the new weights;
+4. advantages (group-relative for grpo, GAE on the value head for ppo; the row's ``adv/*`` metrics compare the two
+   on the same episodes when there is a value head), PPO steps on the learner, and the rollout gets the new weights;
 5. one metrics row; a greedy evaluation on fixed seeds and a checkpoint every N iterations and after the last.
 """
 

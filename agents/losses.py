@@ -25,6 +25,7 @@ __all__ = [
     "PPOConfig",
     "PPOLoss",
     "advantage_variance",
+    "baseline_variances",
     "behaviour_cloning_loss",
     "candidate_entropy",
     "candidate_kl",
@@ -189,6 +190,53 @@ def advantage_variance(returns_N: torch.Tensor, advantages_N: torch.Tensor | Non
         with_base = float(advantages_N.float().var(unbiased=False))
         out["adv_var_with_baseline"] = with_base
         out["adv_var_ratio"] = with_base / no_base if no_base > 0 else float("nan")
+    return out
+
+
+def _centred_sq(x_N: torch.Tensor, env_ids: Sequence[str]) -> torch.Tensor:
+    """``x`` minus its env's mean, squared: each sample's share of the within-env variance."""
+    out_N = torch.zeros_like(x_N, dtype=torch.float32)
+    for env in set(env_ids):
+        idx = torch.tensor([i for i, e in enumerate(env_ids) if e == env])
+        v = x_N[idx].float()
+        out_N[idx] = (v - v.mean()) ** 2
+    return out_N
+
+
+def baseline_variances(no_value_N: torch.Tensor, value_N: torch.Tensor | None, env_ids: Sequence[str]
+                       ) -> dict[str, float]:
+    """What the value head buys: the variance of the same samples' advantages with and without it.
+
+    ``no_value_N``: per sample (one per step trained on), GRPO's advantage before its std scaling: the episode's
+    return minus its group's mean return (group: same env, seed and parameters). ``value_N``: GAE on the value
+    head's estimates recorded at acting time, the advantage ppo trains on (``None``: the policy has no value head).
+    Both are raw, before :func:`normalize_by_env`, on the same rewards (a ppo run's rewards divided by the env's
+    return scale on both sides), so the ratio is Var(R - b_value) against Var(R - b_group) over the same samples.
+
+    Each variance is a population variance within an env id: a sample's advantage minus its env's mean over this
+    batch, squared, averaged over the samples (normalize_by_env takes that mean out before training, so an offset
+    in the value head's estimates is not counted). ``adv_var_no_value`` and ``adv_var_gae`` pool every env's
+    centred samples; ``adv_var_value_ratio`` = gae / no_value (< 1: the value head reduces the variance; NaN when
+    every group's returns were equal, where GRPO's advantage is 0); the same three per env with ``/<env id>``
+    appended. Without a value head only the ``adv_var_no_value`` keys are there."""
+    if no_value_N.numel() == 0:
+        return {}
+    sides = {"no_value": _centred_sq(no_value_N, env_ids)}
+    if value_N is not None:
+        if value_N.shape != no_value_N.shape:
+            raise ValueError(f"{value_N.numel()} value-head advantages for {no_value_N.numel()} samples")
+        sides["gae"] = _centred_sq(value_N, env_ids)
+    out: dict[str, float] = {}
+    envs = sorted(set(env_ids))
+    for suffix, idx in [("", None)] + [(f"/{e}", torch.tensor([i for i, x in enumerate(env_ids) if x == e]))
+                                       for e in envs]:
+        var = {k: float(sq.mean() if idx is None else sq[idx].mean()) for k, sq in sides.items()}
+        for k, v in var.items():
+            out[f"adv_var_{k}{suffix}"] = v
+        if "gae" in var:
+            # float noise of equal returns (a mean of equal float32s is not always exact) counts as no variance
+            out[f"adv_var_value_ratio{suffix}"] = (var["gae"] / var["no_value"] if var["no_value"] > 1e-10
+                                                   else float("nan"))
     return out
 
 

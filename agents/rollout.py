@@ -30,6 +30,7 @@ from multiverse.agents.learner import Sample
 from multiverse.agents.losses import (
     EnvReturnScaler,
     advantage_variance,
+    baseline_variances,
     discounted_returns,
     gae,
     group_ids,
@@ -208,37 +209,41 @@ def compute_advantages(
     value head serves envs with different reward scales (the scaler is updated with these episodes).
     ``normalize`` standardizes the advantages per env id, so that envs with large rewards do not dominate
     the joint batch. The metrics compare the variance of the plain returns-to-go with that of the
-    advantages (``adv_var_ratio`` < 1: the baseline helps)."""
+    advantages (``adv_var_ratio`` < 1: the baseline helps) and, whatever the mode, GRPO's advantages with the
+    value head's on the same episodes (:func:`~multiverse.agents.losses.baseline_variances`; those need the
+    recorded values)."""
     if mode not in ("group", "gae"):
         raise ValueError(f"advantage mode must be 'group' or 'gae', got {mode!r}")
+    has_values = all(s.value is not None for ep in episodes for s in ep.steps)
+    if mode == "gae" and not has_values:
+        raise ValueError("mode='gae' needs value estimates: build the policy with a value head")
     if scaler is not None:
         for env_id in {ep.env_id for ep in episodes}:
             scaler.update(env_id, [ep.total_return for ep in episodes if ep.env_id == env_id])
     scale = {ep.env_id: (scaler.scale(ep.env_id) if scaler is not None else 1.0) for ep in episodes}
     rewards = [torch.tensor([s.reward for s in ep.steps], dtype=torch.float32) / scale[ep.env_id] for ep in episodes]
     returns_to_go = [discounted_returns(r_T, gamma) for r_T in rewards]
-    if mode == "group":
-        totals_E = torch.tensor([ep.total_return for ep in episodes], dtype=torch.float32)
-        adv_E = group_relative_advantages(totals_E, [ep.group for ep in episodes], scale=False)
-        advs = [torch.full((ep.length,), float(a)) for ep, a in zip(episodes, adv_E)]
-        targets = returns_to_go
-    else:
-        advs, targets = [], []
-        for ep, rewards_T in zip(episodes, rewards):
-            if any(s.value is None for s in ep.steps):
-                raise ValueError("mode='gae' needs value estimates: build the policy with a value head")
-            values_T = torch.tensor([s.value for s in ep.steps], dtype=torch.float32)
-            # Bootstrap only when the episode was truncated, not terminated. The policy never acts on the
-            # state after the cut, so the value of the last state it acted in stands in for it.
-            last = ep.steps[-1].value if ep.steps and ep.steps[-1].truncated and not ep.steps[-1].terminated else 0.0
-            a_T, ret_T = gae(rewards_T, values_T, gamma=gamma, lam=lam, last_value=float(last or 0.0))
-            advs.append(a_T)
-            targets.append(ret_T)
+    # both estimators on the same (scaled) rewards: the one trained on, and the other for the variance metrics
+    totals_E = torch.tensor([ep.total_return / scale[ep.env_id] for ep in episodes], dtype=torch.float32)
+    adv_E = group_relative_advantages(totals_E, [ep.group for ep in episodes], scale=False)
+    group_advs = [torch.full((ep.length,), float(a)) for ep, a in zip(episodes, adv_E)]
+    gae_advs, gae_targets = [], []
+    for ep, rewards_T in zip(episodes, rewards if has_values else []):
+        values_T = torch.tensor([s.value for s in ep.steps], dtype=torch.float32)
+        # Bootstrap only when the episode was truncated, not terminated. The policy never acts on the
+        # state after the cut, so the value of the last state it acted in stands in for it.
+        last = ep.steps[-1].value if ep.steps and ep.steps[-1].truncated and not ep.steps[-1].terminated else 0.0
+        a_T, ret_T = gae(rewards_T, values_T, gamma=gamma, lam=lam, last_value=float(last or 0.0))
+        gae_advs.append(a_T)
+        gae_targets.append(ret_T)
+    advs, targets = (group_advs, returns_to_go) if mode == "group" else (gae_advs, gae_targets)
     flat_ret = torch.cat(returns_to_go) if returns_to_go else torch.zeros(0)
     flat_adv = torch.cat(advs) if advs else torch.zeros(0)
-    metrics = advantage_variance(flat_ret, flat_adv)
+    env_ids = [ep.env_id for ep in episodes for _ in ep.steps]
+    metrics = advantage_variance(flat_ret, flat_adv) | baseline_variances(
+        torch.cat(group_advs) if group_advs else torch.zeros(0),
+        torch.cat(gae_advs) if has_values and gae_advs else None, env_ids)
     if normalize and flat_adv.numel():
-        env_ids = [ep.env_id for ep in episodes for _ in ep.steps]
         norm = normalize_by_env(flat_adv, env_ids)
         advs = list(torch.split(norm, [ep.length for ep in episodes]))
     return advs, targets, metrics

@@ -12,6 +12,7 @@ from multiverse.agents.losses import (
     PPOConfig,
     PPOLoss,
     advantage_variance,
+    baseline_variances,
     behaviour_cloning_loss,
     candidate_entropy,
     candidate_kl,
@@ -124,6 +125,23 @@ def test_value_bc_and_variance_metrics() -> None:
     assert float(behaviour_cloning_loss(torch.tensor([-1.0, -3.0]))) == approx(2.0)
     m = advantage_variance(torch.tensor([0.0, 2.0]), torch.tensor([0.5, -0.5]))
     assert m == {"adv_var_no_baseline": approx(1.0), "adv_var_with_baseline": approx(0.25), "adv_var_ratio": approx(0.25)}
+
+
+def test_baseline_variances_are_within_env_variances_of_the_same_samples() -> None:
+    # env A: no value (1, -1) var 1, value-head (0.5, -0.5) var 0.25; env B: (2, -2) var 4, (3, 0) centred (1.5,
+    # -1.5) var 2.25 (the value head's offset is not counted); pooled: 10/4 and 5/4
+    envs = ["A", "A", "B", "B"]
+    m = baseline_variances(torch.tensor([1.0, -1.0, 2.0, -2.0]), torch.tensor([0.5, -0.5, 3.0, 0.0]), envs)
+    assert m == {"adv_var_no_value": approx(2.5), "adv_var_gae": approx(1.25), "adv_var_value_ratio": approx(0.5),
+                 "adv_var_no_value/A": approx(1.0), "adv_var_gae/A": approx(0.25), "adv_var_value_ratio/A": approx(0.25),
+                 "adv_var_no_value/B": approx(4.0), "adv_var_gae/B": approx(2.25),
+                 "adv_var_value_ratio/B": approx(0.5625)}
+    # no value head: the no-value variance alone; equal returns everywhere: no ratio to give
+    assert baseline_variances(torch.tensor([1.0, -1.0]), None, ["A", "A"]) == {
+        "adv_var_no_value": approx(1.0), "adv_var_no_value/A": approx(1.0)}
+    flat = baseline_variances(torch.zeros(2), torch.tensor([1.0, 0.0]), ["A", "A"])
+    assert math.isnan(flat["adv_var_value_ratio"]) and flat["adv_var_gae"] == approx(0.25)
+    assert baseline_variances(torch.zeros(0), None, []) == {}
 
 
 def test_ppo_loss_adds_its_terms() -> None:

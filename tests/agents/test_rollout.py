@@ -109,6 +109,28 @@ def test_gae_advantages_use_the_recorded_values() -> None:
         compute_advantages(eps, mode="ppo")
 
 
+def test_the_value_head_ratio_is_zero_for_exact_values_and_one_for_the_group_mean() -> None:
+    # rewards only at the end, gamma = lam = 1: GAE is the return minus the value, GRPO the return minus the
+    # group's mean. Groups: A seed 0 returns (1, 0), A seed 1 (3, 1), B seed 0 (2, 0)
+    rewards = [("A", 0, [0.0, 1.0]), ("A", 0, [0.0, 0.0]), ("A", 1, [0.0, 3.0]), ("A", 1, [0.0, 1.0]),
+               ("B", 0, [2.0]), ("B", 0, [0.0])]
+    group_mean = {("A", 0): 0.5, ("A", 1): 2.0, ("B", 0): 1.0}
+    exact = [_episode(e, s, r, values=[sum(r)] * len(r)) for e, s, r in rewards]
+    mean = [_episode(e, s, r, values=[group_mean[e, s]] * len(r)) for e, s, r in rewards]
+    for mode in ("gae", "group"):  # the metrics are the same whichever estimator trains
+        _, _, m = compute_advantages(exact, mode=mode, lam=1.0)
+        assert m["adv_var_gae"] == pytest.approx(0.0, abs=1e-12) and m["adv_var_value_ratio"] == pytest.approx(0.0)
+        # A's GRPO advantages: +-0.5 (seed 0) and +-1 (seed 1), two steps each; B's +-1
+        assert m["adv_var_no_value/A"] == pytest.approx((0.25 + 1.0) / 2) and m["adv_var_no_value/B"] == 1.0
+        assert m["adv_var_no_value"] == pytest.approx((4 * 0.25 + 4 * 1.0 + 2 * 1.0) / 10)
+        _, _, m = compute_advantages(mean, mode=mode, lam=1.0)
+        for key in ("adv_var_value_ratio", "adv_var_value_ratio/A", "adv_var_value_ratio/B"):
+            assert m[key] == pytest.approx(1.0), key
+    # without values (a grpo run without a value head) there is no ratio
+    _, _, m = compute_advantages([_episode(e, s, r) for e, s, r in rewards], mode="group")
+    assert "adv_var_no_value/A" in m and not any(k.startswith(("adv_var_gae", "adv_var_value_ratio")) for k in m)
+
+
 def test_samples_carry_the_decisions_tokens() -> None:
     policy = tiny_policy()
     eps = run_episodes(policy, [menvs.make("games/Catch-v0")], [EpisodeSpec("games/Catch-v0", 0, TINY_CATCH)] * 2)

@@ -53,13 +53,35 @@ def test_train_on_a_game_with_gae_writes_metrics_and_a_loadable_checkpoint(tmp_p
         envs=EnvsConfig(params={"games/Catch-v0": {"balls": 1, "width": 5, "height": 6}}),
         algorithm=AlgorithmConfig(name="ppo"),
         rollout=RolloutConfig(groups_per_iteration=2, group_size=2, envs_per_worker=4),
-        schedule=ScheduleConfig(iterations=1, eval_episodes=2),
+        schedule=ScheduleConfig(iterations=1, eval_episodes=2, seed=4),  # seed 4: a group's two episodes differ
     )
     history = train(config, out_dir=tmp_path)
     row = history[1]
     assert row["perf/samples"] == 4 * 5 and "update/value_loss" in row and "adv/adv_var_ratio" in row
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
     assert Learner.from_checkpoint(tmp_path / "checkpoint").step >= 1
+    # the value head's advantage variance against GRPO's on the same episodes, in the metrics file
+    [written] = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "eval" not in r]
+    for suffix in ("", "/games/Catch-v0"):
+        gae, no_value = written[f"adv/adv_var_gae{suffix}"], written[f"adv/adv_var_no_value{suffix}"]
+        assert gae > 0 and no_value > 0, written
+        assert written[f"adv/adv_var_value_ratio{suffix}"] == pytest.approx(gae / no_value)
+
+
+def test_grpo_logs_the_value_head_ratio_only_when_it_has_a_value_head(tmp_path: Path) -> None:
+    for value_head in (False, True):
+        config = TrainerConfig(
+            learner=LearnerConfig(model=ModelConfig(name="tiny-test", value_head=value_head),
+                                  policy=PolicyConfig(compute_dtype="float32", prompt=SHORT)),
+            envs=EnvsConfig(train={"bandit": 1.0}, curriculum="none", eval_split="train"),
+            algorithm=AlgorithmConfig(value_head=value_head),
+            rollout=RolloutConfig(groups_per_iteration=4, group_size=4, groups_per_task=4),
+            schedule=ScheduleConfig(iterations=1, eval_before=False, eval_episodes=1, seed=3),
+        )
+        train(config, make_env=lambda _: SignalBandit(), out_dir=tmp_path / str(value_head))
+        [row, _] = map(json.loads, (tmp_path / str(value_head) / "metrics.jsonl").read_text().splitlines())
+        assert row["adv/adv_var_no_value"] > 0 and row["adv/adv_var_no_value/bandit"] == row["adv/adv_var_no_value"]
+        assert ("adv/adv_var_value_ratio" in row) == ("adv/adv_var_gae/bandit" in row) == value_head, row
 
 
 def test_an_algorithm_and_a_model_that_disagree_on_the_value_head_are_refused() -> None:
