@@ -64,6 +64,13 @@ def _check_info(info: dict[str, Any], where: str, final: bool) -> None:
     for key, typ in (("mission", str), ("legal_actions", list), ("randomization", dict)):
         _require(isinstance(info.get(key), typ), f"{where}: info[{key!r}] missing or not a {typ.__name__}")
     _require(all(isinstance(a, str) for a in info["legal_actions"]), f"{where}: legal_actions must be strings")
+    if "action_descriptions" in info:  # optional; when given, one str per legal action, in the same order
+        descriptions, n = info["action_descriptions"], len(info["legal_actions"])
+        fix = "give one per legal action, in the order of info['legal_actions'], or leave the key out"
+        _require(isinstance(descriptions, list) and all(isinstance(d, str) for d in descriptions),
+                 f"{where}: info['action_descriptions'] must be a list of str; {fix}")
+        _require(len(descriptions) == n,
+                 f"{where}: info['action_descriptions'] has {len(descriptions)} entries for {n} legal actions; {fix}")
     json.dumps(info["randomization"])
     if final:
         _require(isinstance(info.get("success"), bool), f"{where}: the last step's info has no bool 'success'")
@@ -75,7 +82,7 @@ def check_info(env_id: str, seeds: int) -> str:
     try:
         for seed, agent in ((0, oracle_agent()), (1, random_agent(1))):
             obs, info = env.reset(seed=seed)
-            _check_info(info, f"reset(seed={seed})", final=False)
+            _check_info(info, f"{env_id} reset(seed={seed})", final=False)
             _require(bool(info["legal_actions"]), f"reset(seed={seed}): no legal actions")
             _require(obs["text"].startswith(info["mission"]), "the observation text must start with the mission")
             done = False
@@ -83,11 +90,11 @@ def check_info(env_id: str, seeds: int) -> str:
                 obs, _, term, trunc, info = env.step(agent(env, obs, info))
                 done = term or trunc
                 steps += 1
-                _check_info(info, f"seed {seed} step {steps}", final=done)
+                _check_info(info, f"{env_id} seed {seed} step {steps}", final=done)
                 _require(env.observation_space.contains(obs), f"seed {seed} step {steps}: obs outside observation_space")
     finally:
         env.close()
-    return f"{steps} steps, oracle and random: mission, legal_actions, randomization, success present"
+    return f"{steps} steps, oracle and random: mission, legal_actions, randomization, success present (and aligned action_descriptions where given)"
 
 
 def check_illegal_actions(env_id: str, seeds: int) -> str:

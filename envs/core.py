@@ -6,6 +6,12 @@
 * ``info`` from ``reset`` and every ``step``: ``mission`` (str),
   ``legal_actions`` (list[str]), ``randomization`` (the JSON values this episode
   was sampled with) and, when the episode ends, ``success`` (bool).
+* Optionally ``action_descriptions`` (list[str], one per legal action, in the
+  same order): what each action does or acts on, for a policy to read beside
+  the action string (a web task: the role and name of the element, ``button
+  "Save"``; a game: what the move moves). Written in the episode's own words
+  (the page's text, the episode's action words), so a description never undoes
+  a held-out randomization. The action strings stay what they are.
 * A malformed or illegal action never raises: it is a no-op and
   ``info["action_error"]`` says what was wrong.
 * ``reset(seed, options)`` resolves the episode's parameters from the env's
@@ -184,6 +190,10 @@ class MultiverseEnv(gym.Env):
     def legal_actions(self) -> list[str]:
         raise NotImplementedError
 
+    def action_descriptions(self) -> list[str] | None:
+        """One description per action of the last :meth:`legal_actions` call, in its order (None: none)."""
+        return None
+
     def oracle_action(self) -> Any:
         """The scripted expert's action in the current state."""
         raise NotImplementedError
@@ -210,7 +220,11 @@ class MultiverseEnv(gym.Env):
         return obs
 
     def _info(self) -> dict[str, Any]:
-        return {"mission": self.mission, "legal_actions": self.legal_actions(), "randomization": self.randomization}
+        info = {"mission": self.mission, "legal_actions": self.legal_actions(), "randomization": self.randomization}
+        descriptions = self.action_descriptions()  # after legal_actions(): it describes that list
+        if descriptions is not None:
+            info["action_descriptions"] = descriptions
+        return info
 
 
 class GameEnv(MultiverseEnv):
@@ -222,7 +236,8 @@ class GameEnv(MultiverseEnv):
     ``_success``, ``oracle_action`` and, to make frames, ``_frame_size``/``_draw``
     (pygame). Optionally ``_legal`` (indices legal now; default all), an
     ``action_words`` field in ``Params`` selecting a tuple from
-    ``ACTION_WORDS`` (synonyms for the action names), and the
+    ``ACTION_WORDS`` (synonyms for the action names) and its descriptions from
+    ``ACTION_DESCRIPTIONS`` (see :func:`~multiverse.envs.games.common.describe_moves`), and the
     :class:`~multiverse.envs.wrappers.NumericObservable` mixin (a fixed-shape
     array for RLlib).
     """
@@ -231,6 +246,8 @@ class GameEnv(MultiverseEnv):
     ACTIONS: ClassVar[tuple[str, ...]]
     #: synonym sets for the action names, chosen by ``Params.action_words``
     ACTION_WORDS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: per ``ACTION_WORDS`` key, a description of each action in those words (a key left out: none)
+    ACTION_DESCRIPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -239,6 +256,7 @@ class GameEnv(MultiverseEnv):
         self.action_space = spaces.Discrete(len(self.ACTIONS))
         self.action_names: list[str] = list(self.ACTIONS)
         self._legal_idx: list[int] = list(range(len(self.ACTIONS)))
+        self._descriptions: tuple[str, ...] | None = None
         self._over = False
         self._ended_with = (False, False)
         self._surface: Any = None
@@ -249,6 +267,7 @@ class GameEnv(MultiverseEnv):
         self._resolve(seed, options)
         words = getattr(self.params, "action_words", None)
         self.action_names = list(self.ACTION_WORDS[words]) if words is not None else list(self.ACTIONS)
+        self._descriptions = self.ACTION_DESCRIPTIONS.get(words) if words is not None else None
         self._over = False
         self._new_episode()
         return self._observe(), self._info()
@@ -286,6 +305,10 @@ class GameEnv(MultiverseEnv):
     def legal_actions(self) -> list[str]:
         self._legal_idx = self._legal()
         return [self.action_names[i] for i in self._legal_idx]
+
+    def action_descriptions(self) -> list[str] | None:
+        descriptions = self._descriptions
+        return [descriptions[i] for i in self._legal_idx] if descriptions else None
 
     def _legal(self) -> list[int]:
         return list(range(len(self.ACTIONS)))

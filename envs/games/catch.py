@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import PALETTE_PARAM, PALETTES, describe_moves
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
 from multiverse.envs.wrappers import NumericObservable
 
@@ -82,6 +82,7 @@ class CatchEnv(GameEnv, NumericObservable):
         "moves": ("move left", "wait", "move right"),
         "compass": ("west", "hold", "east"),
     }
+    ACTION_DESCRIPTIONS = describe_moves(ACTION_WORDS, "the paddle goes one column {dir}", "the paddle {verb}")
     PARAM_SPACE = ParamSpace(
         Params,
         width=Param(IntRange(5, 9), IntRange(10, 12), "board columns"),

@@ -31,3 +31,21 @@ DIRECTION_WORDS: dict[str, tuple[str, ...]] = {
     "compass": ("north", "south", "west", "east"),
 }
 DIRECTION_WORDS_PARAM = Param(Choice(("arrows", "moves")), Choice(("compass",)), "words for the actions")
+
+#: direction words of every game's action-word sets (the last word of an action name: "move left" -> "left")
+_DIRECTIONS = {"up", "down", "left", "right", "north", "south", "west", "east"}
+
+
+def describe_moves(words: dict[str, tuple[str, ...]], goes: str, still: str) -> dict[str, tuple[str, ...]]:
+    """``ACTION_DESCRIPTIONS`` for a game: per word set, each action described in that set's own words.
+
+    A move ("left", "move left", "north") becomes ``goes`` with ``{dir}`` its direction word; any other
+    action ("stay", "hold", "flap") becomes ``still`` with ``{verb}`` its word plus "s" ("holds"). The
+    frames name only what the action moves (the paddle, the tiles, you); which way is always the
+    episode's own word, so a held-out word set (compass words the agent never trained on) is never
+    mapped back to a train word: "west" is described as "... west", not as "left"."""
+    def one(word: str) -> str:
+        last = word.split()[-1]
+        return goes.format(dir=last) if last in _DIRECTIONS else still.format(verb=f"{word}s")
+
+    return {key: tuple(one(w) for w in names) for key, names in words.items()}

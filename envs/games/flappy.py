@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import PALETTE_PARAM, PALETTES, describe_moves
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
 from multiverse.envs.wrappers import NumericObservable
 
@@ -92,6 +92,7 @@ class FlappyEnv(GameEnv, NumericObservable):
         "jump": ("jump", "glide"),
         "updown": ("up", "fall"),
     }
+    ACTION_DESCRIPTIONS = describe_moves(ACTION_WORDS, "the bird goes {dir}", "the bird {verb}")
     PARAM_SPACE = ParamSpace(
         Params,
         gravity=Param(Uniform(0.4, 0.6), Uniform(0.62, 0.75), "downward acceleration per step"),

@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import PALETTE_PARAM, PALETTES, describe_moves
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
 from multiverse.envs.wrappers import NumericObservable
 
@@ -201,6 +201,7 @@ class Game2048Env(GameEnv, NumericObservable):
         "slide": ("slide up", "slide down", "slide left", "slide right"),
         "compass": ("north", "south", "west", "east"),
     }
+    ACTION_DESCRIPTIONS = describe_moves(ACTION_WORDS, "every tile goes {dir}; equal neighbours merge", "{verb}")
     PARAM_SPACE = ParamSpace(
         Params,
         size=Param(IntRange(4, 4), IntRange(5, 5), "board side in cells"),

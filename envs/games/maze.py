@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTE_PARAM, PALETTES, describe_moves
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
 from multiverse.envs.wrappers import NumericObservable
 
@@ -115,6 +115,7 @@ class MazeEnv(GameEnv, NumericObservable):
 
     ACTIONS: ClassVar[tuple[str, ...]] = ("up", "down", "left", "right")
     ACTION_WORDS = DIRECTION_WORDS
+    ACTION_DESCRIPTIONS = describe_moves(DIRECTION_WORDS, "you step one cell {dir}", "{verb}")
     PARAM_SPACE = ParamSpace(
         Params,
         rooms=Param(IntRange(3, 5), IntRange(6, 7), "rooms per side; the grid is 2 * rooms + 1 cells"),

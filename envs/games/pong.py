@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import PALETTE_PARAM, PALETTES, describe_moves
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
 from multiverse.envs.wrappers import NumericObservable
 
@@ -103,6 +103,7 @@ class PongEnv(GameEnv, NumericObservable):
         "moves": ("move up", "wait", "move down"),
         "compass": ("north", "hold", "south"),
     }
+    ACTION_DESCRIPTIONS = describe_moves(ACTION_WORDS, "your paddle goes {dir}", "your paddle {verb}")
     PARAM_SPACE = ParamSpace(
         Params,
         ball_speed=Param(Uniform(1.6, 2.2), Uniform(2.3, 2.5), "ball speed per step"),

@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTE_PARAM, PALETTES, describe_moves
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace
 from multiverse.envs.wrappers import NumericObservable
 
@@ -101,6 +101,7 @@ class SnakeEnv(GameEnv, NumericObservable):
 
     ACTIONS: ClassVar[tuple[str, ...]] = ("up", "down", "left", "right")
     ACTION_WORDS = DIRECTION_WORDS
+    ACTION_DESCRIPTIONS = describe_moves(DIRECTION_WORDS, "the snake heads {dir}", "{verb}")
     PARAM_SPACE = ParamSpace(
         Params,
         width=Param(IntRange(8, 12), IntRange(14, 16), "board columns inside the walls"),

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multiverse.envs.core import GameEnv
-from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTE_PARAM, PALETTES
+from multiverse.envs.games.common import DIRECTION_WORDS, DIRECTION_WORDS_PARAM, PALETTE_PARAM, PALETTES, describe_moves
 from multiverse.envs.randomization import Choice, IntRange, Param, ParamSpace, Uniform
 from multiverse.envs.wrappers import NumericObservable
 
@@ -119,6 +119,7 @@ class SokobanEnv(GameEnv, NumericObservable):
 
     ACTIONS: ClassVar[tuple[str, ...]] = ("up", "down", "left", "right")
     ACTION_WORDS = DIRECTION_WORDS
+    ACTION_DESCRIPTIONS = describe_moves(DIRECTION_WORDS, "you step {dir}, pushing a box in the way", "{verb}")
     PARAM_SPACE = ParamSpace(
         Params,
         width=Param(IntRange(6, 8), IntRange(9, 10), "room columns, outer walls included"),

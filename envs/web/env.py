@@ -89,6 +89,7 @@ class WebEnv(MultiverseEnv):
         self._task_page: TaskPage | None = None
         self.observation: Observation | None = None
         self._legal: list[str] = []
+        self._descriptions: list[str] = []
         self._frame: np.ndarray | None = None
         self._over = False
         self._ended_with = (False, False)
@@ -120,6 +121,9 @@ class WebEnv(MultiverseEnv):
 
     def legal_actions(self) -> list[str]:
         return list(self._legal)
+
+    def action_descriptions(self) -> list[str]:
+        return list(self._descriptions)
 
     def oracle_action(self) -> str:
         if self._task_page is None or self.observation is None:
@@ -165,13 +169,13 @@ class WebEnv(MultiverseEnv):
             except BrowserCrashed as exc:
                 self.driver.drop()
                 self._infra_error = str(exc)
-                self.observation, self._legal = None, []
+                self.observation, self._legal, self._descriptions = None, [], []
                 if attempt == 2:
                     self._over = True  # the first step reports it and ends the episode
             except Exception as exc:  # a task page that fails to load is an infra error too
                 self.driver.drop()
                 self._infra_error = f"the task page failed to load: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-                self.observation, self._legal = None, []
+                self.observation, self._legal, self._descriptions = None, [], []
                 self._over = True
                 break
         info = self._info()
@@ -276,24 +280,28 @@ class WebEnv(MultiverseEnv):
             state=raw.get("state"),
             truncated=bool(raw.get("truncated")),
         )
-        self._legal = self._enumerate_actions(self.observation)
+        self._legal, self._descriptions = self._enumerate_actions(self.observation)
         self._frame = _to_frame(shot, self.image_size) if shot is not None else None
 
-    def _enumerate_actions(self, obs: Observation) -> list[str]:
-        out: list[str] = []
+    def _enumerate_actions(self, obs: Observation) -> tuple[list[str], list[str]]:
+        """The legal actions and, aligned with them, what each acts on: the element's role and accessible
+        name as the listing shows them (``button "Save"``), the page's own words, so held-out wordings stay
+        unseen; fixed plain text for keys and scrolling."""
+        out: list[tuple[str, str]] = []
         for e in obs.elements:
+            what = e.describe()
             if e.typeable:
-                out.append(f"type({e.id}, {TEXT_TEMPLATE})")
+                out.append((f"type({e.id}, {TEXT_TEMPLATE})", what))
             if e.role == "combobox":
-                out += [format_action(Action("select", e.id, o)) for o in (e.options or ())[:MAX_OPTIONS_LISTED]]
+                out += [(format_action(Action("select", e.id, o)), what) for o in (e.options or ())[:MAX_OPTIONS_LISTED]]
             elif e.clickable:
-                out.append(f"click({e.id})")
-        out += [format_action(Action("press", text=k)) for k in self.task.keys]
+                out.append((f"click({e.id})", what))
+        out += [(format_action(Action("press", text=k)), f"press the {k} key") for k in self.task.keys]
         if obs.scroll_up:
-            out.append("scroll(up)")
+            out.append(("scroll(up)", "scroll the page up"))
         if obs.scroll_down:
-            out.append("scroll(down)")
-        return out
+            out.append(("scroll(down)", "scroll the page down"))
+        return [a for a, _ in out], [d for _, d in out]
 
 
 def _to_frame(png: bytes, size: tuple[int, int] | None) -> np.ndarray:

@@ -58,6 +58,16 @@ class Element:
     tag: str = ""
     input_type: str | None = None
 
+    #: longest name a description quotes (a long text block is cut, with "...")
+    DESCRIBE_CHARS: ClassVar[int] = 80
+
+    def describe(self) -> str:
+        """Role and accessible name, as the listing writes them: ``button "Save"`` (the name cut short)."""
+        if not self.name:
+            return self.role
+        name = self.name if len(self.name) <= self.DESCRIBE_CHARS else self.name[: self.DESCRIBE_CHARS - 3] + "..."
+        return f"{self.role} {json.dumps(name, ensure_ascii=False)}"
+
     def line(self) -> str:
         s = f"[{self.id}] {self.role} {json.dumps(self.name, ensure_ascii=False)}"
         if self.input_type:
