@@ -6,10 +6,11 @@ seed, reset options, randomization values, the step limit) and where the
 episode came from (agent kind, policy/checkpoint identity, ADR state, package
 versions, schema version); the ``steps`` column is a list of structs, one per
 action taken: the observation text the action was chosen on (and its image as
-PNG bytes when pixels were on), the legal actions, the action, its log-prob and
+PNG bytes when pixels were on), the legal actions (and, where the env gave them,
+their descriptions: ``action_descriptions``, null in files written before it), the action, its log-prob and
 the distribution over the legal actions when a policy chose it, the reward, the
 flags, the step's ``info`` as JSON (without the mission, legal actions and
-randomization, which have their own columns), ``action_error`` and
+randomization and descriptions, which have their own columns), ``action_error`` and
 ``infra_error``. The observation after the last step is ``final_observation``
 (``final_image``). Free-form values (options, randomization, info, versions)
 are JSON strings, so any Parquet reader gets plain columns; nothing is pickled.
@@ -93,6 +94,7 @@ STEP_TYPE = pa.struct([
     ("info", pa.string()),
     ("action_error", pa.string()),
     ("infra_error", pa.string()),
+    ("action_descriptions", pa.list_(pa.string())),  # optional: files without it read as None
 ])
 SCHEMA = pa.schema([
     ("schema_version", pa.int32()),
@@ -271,6 +273,7 @@ def episode_row(ep: Episode, meta: EpisodeMeta) -> dict[str, Any]:
         "info": (to_json(s.info) if s.info else "{}") if s.info is not None else None,
         "action_error": s.action_error,
         "infra_error": s.infra_error,
+        "action_descriptions": list(s.action_descriptions) if s.action_descriptions is not None else None,
     } for s in ep.steps]
     return {
         "schema_version": meta.schema_version, "episode_id": meta.episode_id, "env_id": ep.env_id,
@@ -289,12 +292,17 @@ def _loads(value: str | None, default: Any = None) -> Any:
     return json.loads(value) if value is not None else default
 
 
+def _list_or_none(values: Sequence[str] | None) -> list[str] | None:
+    return list(values) if values is not None else None
+
+
 def _from_row(row: dict[str, Any]) -> tuple[Episode, EpisodeMeta]:
     steps = [Step(
         observation=s["observation"], legal_actions=list(s["legal_actions"] or []), action=s["action"],
         logp=s["logp"], probs=list(s["probs"] or []), reward=float(s["reward"]), terminated=bool(s["terminated"]),
         truncated=bool(s["truncated"]), action_error=s["action_error"], infra_error=s["infra_error"],
         info=_loads(s["info"]), image=s["image"],
+        action_descriptions=_list_or_none(s.get("action_descriptions")),
     ) for s in row["steps"]]
     ep = Episode(row["env_id"], int(row["seed"]), _loads(row["options"], {}), row["mission"] or "",
                  _loads(row["randomization"], {}), steps, bool(row["success"]), row["final_observation"] or "",
@@ -316,6 +324,7 @@ def _row_bytes(row: dict[str, Any]) -> int:
     n = len(row["final_observation"] or "") + len(row["final_image"] or b"") + 512
     for s in row["steps"]:
         n += len(s["observation"]) + len(s["image"] or b"") + len(s["info"] or "") + 16 * len(s["legal_actions"]) + 64
+        n += sum(map(len, s["action_descriptions"] or ()))
     return n
 
 
@@ -504,7 +513,7 @@ def _action_text(env: gym.Env, action: Any) -> str:
 
 
 #: info keys with their own columns; the rest of info is stored per step as JSON
-_INFO_COLUMNS = ("mission", "legal_actions", "randomization")
+_INFO_COLUMNS = ("mission", "legal_actions", "randomization", "action_descriptions")
 
 
 class RecordEpisodes(gym.Wrapper):
@@ -561,7 +570,8 @@ class RecordEpisodes(gym.Wrapper):
         ep.steps.append(Step(text, list(self._info.get("legal_actions", [])), _action_text(self.env, action), logp,
                              probs, float(reward), bool(terminated), bool(truncated), info.get("action_error"),
                              infra_error=info.get("infra_error"), image=image,
-                             info={k: v for k, v in info.items() if k not in _INFO_COLUMNS}))
+                             info={k: v for k, v in info.items() if k not in _INFO_COLUMNS},
+                             action_descriptions=_list_or_none(self._info.get("action_descriptions"))))
         if info.get("infra_error"):
             ep.infra_error = str(info["infra_error"])
         self._obs, self._info = obs, info

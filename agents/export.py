@@ -12,7 +12,9 @@ and Multiverse's observations and actions are text. The encoding:
   charset is every character that occurs in it (plus printable ASCII), so each
   stored value lies in its space;
 * ``infos``: ``legal_actions`` per observation as a JSON list (``"[]"`` after
-  the last step), so the choice each action was made from is not lost;
+  the last step), so the choice each action was made from is not lost, and
+  ``action_descriptions`` the same way where the episodes stored them (``"null"``
+  for a step that has none);
 * each episode's ``seed`` and reset ``options`` (split, pinned parameters) are
   Minari's own episode fields, and the dataset carries the env's spec, so
   ``dataset.recover_environment()`` makes the env (its entry point imports
@@ -108,6 +110,7 @@ def _write(dataset_id: str, env_id: str, recs: list[RecordedEpisode], author: st
     with_images = all(r.episode.final_image is not None and all(s.image is not None for s in r.episode.steps)
                       for r in recs)
     buffers, obs_texts, act_texts, shapes = [], [], [], set()
+    described = any(s.action_descriptions is not None for r in recs for s in r.episode.steps)
     for k, rec in enumerate(recs):
         ep = rec.episode
         texts = [s.observation for s in ep.steps] + [ep.final_observation]
@@ -118,10 +121,13 @@ def _write(dataset_id: str, env_id: str, recs: list[RecordedEpisode], author: st
             shapes.update(i.shape for i in images)
             obs["image"] = images
         legal = [json.dumps(list(s.legal_actions)) for s in ep.steps] + ["[]"]
+        infos = {"legal_actions": legal}
+        if described:  # every episode of a dataset has the same info keys
+            infos["action_descriptions"] = [json.dumps(s.action_descriptions) for s in ep.steps] + ["[]"]
         buffers.append(EpisodeBuffer(
             id=k, seed=int(ep.seed), options=ep.options, observations=obs, actions=actions,
             rewards=[float(s.reward) for s in ep.steps], terminations=[bool(s.terminated) for s in ep.steps],
-            truncations=[bool(s.truncated) for s in ep.steps], infos={"legal_actions": legal}))
+            truncations=[bool(s.truncated) for s in ep.steps], infos=infos))
         obs_texts += texts
         act_texts += actions
     obs_space: dict[str, Any] = {"text": _text_space(obs_texts)}

@@ -39,12 +39,11 @@ import torch
 from annotated_types import Ge, Gt
 
 from multiverse.agents.kernels import share_weights
-from multiverse.agents.prompt import PromptConfig, Turn, build_prompt
+from multiverse.agents.prompt import TEXT_SLOT, PromptConfig, Turn, build_prompt
 
 __all__ = ["TEXT_SLOT", "Candidates", "Decision", "Policy", "PolicyConfig", "PolicyOutput", "row_key", "score_naive",
            "share_rows"]
 
-TEXT_SLOT = "<text>"
 #: a finite stand-in for -inf in padded candidate scores: exp() is 0, and 0 * PAD stays finite in backward
 PAD_SCORE = -1e9
 
@@ -85,8 +84,10 @@ class Candidates:
 
     actions: tuple[str, ...]
     blocks: tuple[tuple[int, ...], ...]
-    """Token ids per candidate: the action + end-of-turn, or a template's prefix + opening quote."""
+    """Token ids per candidate: its text + end-of-turn, or a template's text up to the slot + opening quote."""
     templates: tuple[bool, ...]
+    texts: tuple[str, ...] = ()
+    """The reply each block scores (PromptConfig.action_text: the action, or with its description)."""
 
 
 @dataclasses.dataclass
@@ -318,30 +319,33 @@ class Policy:
             ids = [self.tokenizer.eos_token_id]
         return ids[:1]
 
-    def _encode_actions_uncached(self, actions: tuple[str, ...]) -> Candidates:
+    def _encode_actions_uncached(self, actions: tuple[str, ...], texts: tuple[str, ...]) -> Candidates:
+        """Candidates that return ``actions`` and score ``texts`` (each ends with its action, or is it)."""
         if not actions:
             raise ValueError(
                 "the legal-action list is empty: the policy needs at least one action to choose from "
                 "(an env must list its legal actions in info['legal_actions'])"
             )
         blocks, templates = [], []
-        for action in actions:
+        for action, text in zip(actions, texts):
             if not isinstance(action, str) or not action.strip():
                 raise ValueError(f"a legal action must be a non-empty string, got {action!r} in {list(actions)}")
             if action.count(TEXT_SLOT) > 1:
                 raise ValueError(f"legal action {action!r} has more than one {TEXT_SLOT} slot; one is supported")
             if TEXT_SLOT in action:
-                prefix = action[: action.index(TEXT_SLOT)] + '"'
+                # the text up to the action's own slot (a description before it may hold '<text>' itself)
+                prefix = text[: len(text) - len(action)] + action[: action.index(TEXT_SLOT)] + '"'
                 blocks.append(tuple(self.tokenizer.encode(prefix, add_special_tokens=False)))
                 templates.append(True)
             else:
-                blocks.append(tuple(self.tokenizer.encode(action, add_special_tokens=False) + self.eot_ids))
+                blocks.append(tuple(self.tokenizer.encode(text, add_special_tokens=False) + self.eot_ids))
                 templates.append(False)
-        return Candidates(actions, tuple(blocks), tuple(templates))
+        return Candidates(actions, tuple(blocks), tuple(templates), texts)
 
     def encode(self, turn: Turn) -> tuple[list[int], Candidates, int]:
         """(prompt ids, candidates, history entries dropped to fit) for one turn."""
-        candidates = self._encode_actions(tuple(turn.legal_actions))
+        candidates = self._encode_actions(tuple(turn.legal_actions),
+                                          tuple(turn.candidate_texts(self.config.prompt.action_text)))
         prompt = build_prompt(self.tokenizer, turn, self.config.prompt)
         return prompt.ids, candidates, prompt.history_dropped
 

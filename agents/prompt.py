@@ -28,11 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Ge
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "Prompt", "PromptConfig", "PromptTooLongError", "Turn", "build_prompt"]
+__all__ = ["ACTION_TEXTS", "DEFAULT_SYSTEM_PROMPT", "TEXT_SLOT", "Prompt", "PromptConfig", "PromptTooLongError", "Turn",
+           "build_prompt", "candidate_text"]
+
+TEXT_SLOT = "<text>"
+#: how a candidate reply is written (PromptConfig.action_text)
+ACTION_TEXTS = ("action", "action_then_description", "description_then_action")
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are an agent acting in an environment. Each turn you see your mission, recent steps, "
@@ -57,12 +62,19 @@ class PromptConfig:
     list_legal_actions: bool = False
     """Write the legal actions into the prompt (they are scored either way). Off by default: measured with
     the 135M default model, a listed set makes it favour whichever action comes last, not the right one."""
+    action_text: Literal["action", "action_then_description", "description_then_action"] = "action"
+    """What each candidate reply is, where the env gives info['action_descriptions']: the bare action
+    (``click(3)``), the action then its description (``click(3) button "Save"``) or the description then the
+    action (``button "Save": click(3)``). The action taken is the bare one either way (see
+    :func:`candidate_text`; the zero-shot table is in bench/README.md)."""
 
     def __post_init__(self) -> None:
         if self.max_prompt_tokens < 16:
             raise ValueError(f"max_prompt_tokens must be >= 16, got {self.max_prompt_tokens}")
         if self.history_steps < 0:
             raise ValueError(f"history_steps must be >= 0, got {self.history_steps}")
+        if self.action_text not in ACTION_TEXTS:
+            raise ValueError(f"action_text must be one of {list(ACTION_TEXTS)}, got {self.action_text!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +86,40 @@ class Turn:
     legal_actions: Sequence[str]
     history: Sequence[tuple[str, str]] = ()
     """(observation, action) pairs of earlier steps of this episode, oldest first."""
+    action_descriptions: Sequence[str] | None = None
+    """What each legal action does or acts on, in the same order (the env's info['action_descriptions'])."""
+
+    def __post_init__(self) -> None:
+        if self.action_descriptions is not None and len(self.action_descriptions) != len(self.legal_actions):
+            raise ValueError(
+                f"{len(self.legal_actions)} legal actions but {len(self.action_descriptions)} action_descriptions: "
+                f"an env gives one description per legal action, in the same order (or none)")
 
     @classmethod
     def from_env(cls, obs: Any, info: dict[str, Any], history: Sequence[tuple[str, str]] = ()) -> Turn:
         """A turn from an env's ``obs`` and ``info`` (the Multiverse env contract)."""
         text = obs["text"] if isinstance(obs, dict) else obs
+        described = info.get("action_descriptions")
         return cls(mission=str(info.get("mission", "")), observation=str(text), legal_actions=list(info["legal_actions"]),
-                   history=tuple(history))
+                   history=tuple(history), action_descriptions=tuple(described) if described is not None else None)
+
+    def candidate_texts(self, form: str) -> list[str]:
+        """Each legal action as the reply the policy scores under ``form`` (see :func:`candidate_text`)."""
+        descriptions = self.action_descriptions or [None] * len(self.legal_actions)
+        return [candidate_text(a, d, form) for a, d in zip(self.legal_actions, descriptions)]
+
+
+def candidate_text(action: str, description: str | None, form: str) -> str:
+    """The reply scored for ``action``: the action alone, or with its description after or before it.
+
+    A template's text after its slot is generated, never scored, so its description always comes first
+    (``textbox "Name": type(5, <text>)``) and the generated text stays the reply's end. An empty description,
+    or one that only repeats the action, adds nothing: the action alone."""
+    if form == "action" or not description or description == action:
+        return action
+    if form == "description_then_action" or TEXT_SLOT in action:
+        return f"{description}: {action}"
+    return f"{action} {description}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +137,7 @@ def _strip_mission(mission: str, text: str) -> str:
     return text[len(mission):].lstrip("\n") if mission and text.startswith(mission) else text
 
 
-def _user_message(turn: Turn, history: Sequence[tuple[str, str]], list_actions: bool | None) -> str:
+def _user_message(turn: Turn, history: Sequence[tuple[str, str]], list_actions: bool | None, form: str) -> str:
     parts = [f"Mission: {turn.mission}" if turn.mission else "Mission: (none given)"]
     if history:
         steps = [
@@ -107,7 +146,7 @@ def _user_message(turn: Turn, history: Sequence[tuple[str, str]], list_actions: 
         parts.append("Previous steps, oldest first:\n" + "\n\n".join(steps))
     parts.append("Current observation:\n" + _strip_mission(turn.mission, turn.observation))
     if list_actions is True:
-        parts.append("Legal actions: " + "; ".join(turn.legal_actions))
+        parts.append("Legal actions: " + "; ".join(turn.candidate_texts(form)))  # as scored: "written as listed"
     elif list_actions is None:  # asked for, but dropped to fit the budget
         parts.append(f"There are {len(turn.legal_actions)} legal actions (too many to list).")
     parts.append("Reply with one legal action.")
@@ -162,7 +201,7 @@ def build_prompt(tokenizer: Any, turn: Turn, config: PromptConfig = PromptConfig
     list_actions: bool | None = config.list_legal_actions  # None: the list was dropped to fit
     system = config.system_prompt or DEFAULT_SYSTEM_PROMPT
     while True:
-        text, ids = _render(tokenizer, system, _user_message(turn, history[kept_from:], list_actions))
+        text, ids = _render(tokenizer, system, _user_message(turn, history[kept_from:], list_actions, config.action_text))
         if len(ids) <= config.max_prompt_tokens:
             used = len(history) - kept_from
             return Prompt(ids, text, used, len(turn.history) - used, bool(list_actions))

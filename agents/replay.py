@@ -233,6 +233,9 @@ def _replay(env: gym.Env, rec: RecordedEpisode, on_obs: Callable[[int, Any], Non
             return differ(t, "observation", step.observation, text), t
         if list(info.get("legal_actions", [])) != list(step.legal_actions):
             return differ(t, "legal_actions", step.legal_actions, info.get("legal_actions")), t
+        if step.action_descriptions is not None and info.get("action_descriptions") != step.action_descriptions:
+            # checked where recorded: files from before the column have none, and replay as before
+            return differ(t, "action_descriptions", step.action_descriptions, info.get("action_descriptions")), t
         obs, reward, terminated, truncated, info = env.step(step.action)
         if on_obs:
             on_obs(t + 1, obs)

@@ -71,6 +71,8 @@ class Step:
     """The step's info as the env returned it (recorded episodes; mission, legal actions, randomization left out)."""
     image: bytes | None = dataclasses.field(default=None, repr=False)
     """The observation's image as PNG bytes (recorded with pixels on)."""
+    action_descriptions: list[str] | None = None
+    """The env's description of each legal action, in their order (None: the env gave none)."""
 
 
 @dataclasses.dataclass
@@ -109,6 +111,10 @@ class Episode:
         d["steps"] = [{k: v for k, v in dataclasses.asdict(dataclasses.replace(s, decision=None)).items()
                        if k not in ("decision", "image")} for s in self.steps]
         return d
+
+
+def _listed(values: Sequence[str] | None) -> list[str] | None:
+    return list(values) if values is not None else None
 
 
 def _env_id(env: gym.Env) -> str:
@@ -178,7 +184,8 @@ def run_episodes(
             if max_steps is not None and len(ep.steps) + 1 >= max_steps and not terminated:
                 truncated = True
             ep.steps.append(Step(turn.observation, list(turn.legal_actions), d.action, d.logp, d.probs, float(reward),
-                                 bool(terminated), bool(truncated), info2.get("action_error"), d.value, d))
+                                 bool(terminated), bool(truncated), info2.get("action_error"), d.value, d,
+                                 action_descriptions=_listed(turn.action_descriptions)))
             if info2.get("infra_error"):
                 ep.infra_error = ep.steps[-1].infra_error = str(info2["infra_error"])
             if terminated or truncated:

@@ -73,7 +73,8 @@ def bc_samples(policy: Policy, episodes: Iterable[RecordedEpisode], *, only_succ
                 skipped += 1
                 continue
             history = [(s.observation, s.action) for s in ep.steps[:t]]
-            prompt_ids, candidates, _ = policy.encode(Turn(ep.mission, step.observation, step.legal_actions, history))
+            turn = Turn(ep.mission, step.observation, step.legal_actions, history, step.action_descriptions)
+            prompt_ids, candidates, _ = policy.encode(turn)  # scored as acting scores them, descriptions included
             samples.append(Sample(prompt_ids, candidates, match[0], match[1], 0.0, 0.0, 0.0, ep.env_id))
     return samples, skipped
 
