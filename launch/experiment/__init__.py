@@ -9,6 +9,9 @@ HELD-OUT range, plus whole envs held out of training. Arms, each with the same e
   ``multiverse`` arm (the same model, seeds and episodes); without that arm it is a 0-iteration run.
 * ``multiverse``: ``multiverse train`` with randomization on.
 * ``no_randomization``: the same, training on each env's nominal parameters only.
+* ``ppo_value``: the ``multiverse`` arm with ``algorithm.name=ppo``: GAE on a value head instead of GRPO's group
+  mean. Its runs log the advantage-variance ratio of the two on the same episodes; the report's "Value head"
+  section is computed from those (any LM arm with a value head logs them).
 * ``rllib_ppo``: RLlib PPO from scratch, one policy per training game, on the game's numeric observation
   (the Universe-2016 baseline; it has no policy for web tasks or held-out envs).
 

@@ -32,7 +32,7 @@ from multiverse.launch.experiment.stats import Categories
 __all__ = ["ARMS", "Experiment", "ExperimentConfig", "ExperimentSection", "PPOSection", "game_ids",
            "load_experiment", "load_recorded"]
 
-ARMS = ("zero_shot", "multiverse", "no_randomization", "rllib_ppo")
+ARMS = ("zero_shot", "multiverse", "no_randomization", "ppo_value", "rllib_ppo")
 
 
 class PPOSection(Section):
@@ -55,9 +55,9 @@ class PPOSection(Section):
 class ExperimentSection(Section):
     """The experiment's arms, seeds and budget."""
 
-    arms: list[Literal["zero_shot", "multiverse", "no_randomization", "rllib_ppo"]] = Field(
+    arms: list[Literal["zero_shot", "multiverse", "no_randomization", "ppo_value", "rllib_ppo"]] = Field(
         default_factory=lambda: list(ARMS))
-    """Arms to run (zero_shot, multiverse, no_randomization, rllib_ppo)."""
+    """Arms to run (zero_shot, multiverse, no_randomization, ppo_value, rllib_ppo)."""
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     """Seeds: each arm runs once per seed (run.seed and model.seed of the training arms, RLlib's seed)."""
     env_steps: int = Field(4000, ge=1)

@@ -1,5 +1,5 @@
-"""The experiment's report, computed from the recorded evaluation episodes under ``OUT/arms/``:
-``report.json`` (:func:`compute`), ``report.md`` (:func:`markdown`) and ``plots/``. This module imports neither
+"""The experiment's report, computed from the recorded evaluation episodes under ``OUT/arms/`` (and, for the value
+head's section, the LM runs' metrics.csv): ``report.json`` (:func:`compute`), ``report.md`` (:func:`markdown`) and ``plots/``. This module imports neither
 Ray nor torch (the runner brings those):
 
     exp = load_recorded(out)
@@ -26,13 +26,14 @@ from multiverse.launch.experiment.stats import (
     goal_check,
     learning_curve,
     per_env_success,
+    value_head_table,
 )
 from multiverse.launch.plot import read_csv
 
 if TYPE_CHECKING:  # the config brings the training config's dependencies; the report only reads an Experiment
     from multiverse.launch.experiment.config import Experiment
 
-__all__ = ["collect", "compute", "markdown", "report", "write_json"]
+__all__ = ["collect", "compute", "markdown", "report", "value_ratios", "write_json"]
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -89,12 +90,37 @@ def collect(out: Path, exp: Experiment) -> list[Eval]:
     return found
 
 
+RATIO = "adv/adv_var_value_ratio/"  # the metrics.csv columns of the value head's variance ratio, per env
+
+
+def value_ratios(out: Path, exp: Experiment) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """arm -> training env id -> seed -> each iteration's logged ``adv_var_value_ratio`` (NaN: none that
+    iteration), from the finished LM runs' metrics.csv; arms whose runs logged none (no value head) are left out."""
+    found: dict[str, dict[str, dict[int, list[float]]]] = {}
+    train_ids = set(exp.train.env_ids())
+    for arm in exp.settings.arms:
+        if arm in ("zero_shot", "rllib_ppo"):
+            continue
+        for seed in exp.settings.seeds:
+            run = out / "arms" / arm / f"seed{seed}"
+            if not (run / "result.json").exists():
+                continue
+            for row in read_csv(run / "metrics.csv"):
+                for key, raw in row.items():
+                    if key.startswith(RATIO) and key[len(RATIO):] in train_ids:
+                        found.setdefault(arm, {}).setdefault(key[len(RATIO):], {}).setdefault(seed, []).append(
+                            float(raw) if raw else float("nan"))
+    return found
+
+
 # --------------------------------------------------------------------------- report.json
 
 
 def compute(out: str | Path, exp: Experiment, evals: list[Eval]) -> dict[str, Any]:
     """report.json's dict: the table per arm and category, the goals, per-env numbers, the runs and the protocol,
-    from ``evals`` (:func:`collect`) and the runs' ``result.json`` under ``out``. Writes nothing."""
+    from ``evals`` (:func:`collect`) and the runs' ``result.json`` under ``out``; with the ``ppo_value`` arm, or
+    runs that logged it, ``value_head``: per arm the variance ratio per env (:func:`value_ratios`,
+    :func:`~multiverse.launch.experiment.stats.value_head_table`). Writes nothing."""
     out = Path(out)
     s, cfg = exp.settings, exp.train
     cats = exp.categories()
@@ -113,7 +139,7 @@ def compute(out: str | Path, exp: Experiment, evals: list[Eval]) -> dict[str, An
         table[arm]["wall_s_total"] = float(sum(r.get("wall_s", 0.0) for r in results)) if results else None
     gain, goals = goal_check(table)
     made = json.loads((out / "experiment.json").read_text()) if (out / "experiment.json").exists() else {}
-    return {
+    result = {
         "heldout_gain_vs_zero_shot_points": gain,
         "goals": goals,
         "goal_met": all(v is True for v in goals.values()),
@@ -130,6 +156,11 @@ def compute(out: str | Path, exp: Experiment, evals: list[Eval]) -> dict[str, An
             "command": made.get("command"), "machine": made.get("machine"),
         },
     }
+    ratios = value_ratios(out, exp)
+    if ratios or "ppo_value" in s.arms:  # a report of runs without a value head stays as it was
+        rng = np.random.default_rng(1)
+        result["value_head"] = {arm: value_head_table(by_env, rng) for arm, by_env in ratios.items()}
+    return result
 
 
 def report(out: str | Path, exp: Experiment) -> dict[str, Any]:
@@ -208,9 +239,34 @@ def markdown(r: dict[str, Any], source: str) -> str:
         for env_id, splits in envs.items():
             cells = [f"{100 * splits[k]:.1f}" if k in splits else "n/a" for k in ("train", "heldout")]
             lines.append(f"| {arm} | {env_id} | {cells[0]} | {cells[1]} |")
+    if "value_head" in r:
+        lines += _value_head_lines(r["value_head"])
     lines += ["", ("Plots: `plots/learning_curves.png` (success against env steps, train vs held-out, per arm), "
                    "`plots/success_bars.png` (final success with 95% CIs)."), ""]
     return "\n".join(lines)
+
+
+def _value_head_lines(by_arm: dict[str, Any]) -> list[str]:
+    """The "Value head" section: per arm and training env the mean variance ratio, and the verdict line."""
+    lines = ["", "## Value head", "",
+             ("Advantage-variance ratio on the training samples of each iteration: GAE on the value head over "
+              "GRPO's return minus the group mean, the same samples, both raw, each a variance within the env "
+              "(`adv/adv_var_value_ratio/<env>`, launch/README.md). Mean [95% two-level bootstrap over seeds and "
+              "iterations]; below 1: the value head reduces the variance."), ""]
+    if not any(t["envs"] for t in by_arm.values()):
+        return lines + ["No finished run logged the ratio yet (arm ppo_value)."]
+    lines += ["| arm | env | ratio | iterations | without a ratio (equal returns) | verdict |",
+              "|---|---|---|---|---|---|"]
+    for arm, t in by_arm.items():
+        for env_id, c in t["envs"].items():
+            lines.append(f"| {arm} | {env_id} | {c['mean']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] | "
+                         f"{c['iterations']} | {c['no_ratio']} | {c['verdict']} |")
+    lines.append("")
+    for arm, t in by_arm.items():
+        if t["envs"]:
+            lines.append(f"- {arm}: the value head reduces advantage variance on {t['reduces_on']} of "
+                         f"{len(t['envs'])} envs (interval below 1); it raises it on {t['raises_on']}.")
+    return lines
 
 
 # --------------------------------------------------------------------------- plots/

@@ -23,10 +23,13 @@ def _lm_config(exp: Experiment, arm: str, seed: int, root: Path) -> RunConfig:
     tree["model"]["seed"] = seed
     tree["envs"]["eval_split"] = "both"
     tree["envs"]["randomize"] = arm != "no_randomization"
-    # the untrained policy's evaluation: zero-shot's numbers come from the multiverse arm's; the ablation's would
-    # repeat it
+    if arm == "ppo_value":  # GAE on a value head (null: on for ppo) in place of the group mean
+        tree["algorithm"].update(name="ppo", value_head=None)
+    # the untrained policy's evaluation: zero-shot's numbers come from the multiverse arm's; the ablation's and the
+    # value head's would repeat it (a new value head leaves the policy's scores as they were)
     tree["run"].update(seed=seed, root=str(root), name=f"seed{seed}", record_eval=True, progress=False,
-                       eval_episodes=exp.settings.eval_episodes, eval_before=arm != "no_randomization",
+                       eval_episodes=exp.settings.eval_episodes,
+                       eval_before=arm not in ("no_randomization", "ppo_value"),
                        max_env_steps=exp.settings.env_steps if arm != "zero_shot" else None)
     if arm == "zero_shot":
         tree["run"]["iterations"] = 0
@@ -100,7 +103,8 @@ def run_generalization(exp: Experiment, out: str | Path, *, log: Any = print) ->
                               "config, overrides and --budget (more arms or seeds are fine), or pass a new --out")
     write_json(previous, resolved)
     s = exp.settings
-    jobs = [(arm, seed) for arm in ("multiverse", "no_randomization", "zero_shot", "rllib_ppo") if arm in s.arms
+    jobs = [(arm, seed) for arm in ("multiverse", "no_randomization", "ppo_value", "zero_shot", "rllib_ppo")
+            if arm in s.arms
             for seed in s.seeds]
     todo = []
     for arm, seed in jobs:

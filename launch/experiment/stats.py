@@ -1,6 +1,7 @@
 """The experiment's statistics, as pure functions of the placed evaluation episodes (:class:`Eval`): which
 report category an episode counts in, each run's final evaluation, the two-level bootstrap over seeds and
-episodes, the per-arm table, the goal check, per-env success and the learning curves. No files, no plots."""
+episodes, the per-arm table, the goal check, per-env success and the learning curves; and the value head's
+advantage-variance ratio from the runs' metrics (:func:`value_head_table`). No files, no plots."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["BOOTSTRAP", "CATEGORIES", "Categories", "Eval", "arm_table", "bootstrap_ci", "final_evals",
-           "goal_check", "learning_curve", "per_env_success"]
+           "goal_check", "learning_curve", "per_env_success", "value_head_table"]
 
 #: the report's categories, with their names in report.md and the plots
 CATEGORIES = {
@@ -151,3 +152,25 @@ def learning_curve(evals: Sequence[Eval], seeds: Sequence[int]
     xs = np.array([np.mean([x for x, _ in rounds[r]]) for r in sorted(rounds)])
     ys = [np.array([y for _, y in rounds[r]]) for r in sorted(rounds)]
     return xs, np.array([y.mean() for y in ys]), np.array([y.std() for y in ys])
+
+
+def value_head_table(ratios: dict[str, dict[int, list[float]]], rng: np.random.Generator) -> dict[str, Any]:
+    """The value head's advantage-variance ratio (``adv/adv_var_value_ratio/<env>``, one per training iteration)
+    per env: ``ratios`` env id -> seed -> the iterations' ratios, NaN where every group's returns were equal.
+
+    Per env: the mean ratio over the (seed, iteration)s that have one, its 95% interval (two-level bootstrap:
+    seeds, then iterations within a seed), ``iterations`` counted and ``no_ratio`` left out; ``verdict``: ``reduces``
+    (the interval below 1), ``raises`` (above 1) or ``unclear``. Top level: ``envs`` and the ``reduces_on`` /
+    ``raises_on`` counts over the envs measured. ``rng`` is drawn from in sorted env order."""
+    per_env: dict[str, dict[str, Any]] = {}
+    for env_id in sorted(ratios):
+        by_seed = {k: np.array([x for x in xs if np.isfinite(x)]) for k, xs in sorted(ratios[env_id].items())}
+        counted = sum(len(v) for v in by_seed.values())
+        if not counted:
+            continue
+        mean, lo, hi = bootstrap_ci(by_seed, rng)
+        per_env[env_id] = {"mean": mean, "ci95": [lo, hi], "seeds": sorted(k for k, v in by_seed.items() if len(v)),
+                           "iterations": counted, "no_ratio": sum(len(xs) for xs in ratios[env_id].values()) - counted,
+                           "verdict": "reduces" if hi < 1 else "raises" if lo > 1 else "unclear"}
+    return {"envs": per_env, "reduces_on": sum(c["verdict"] == "reduces" for c in per_env.values()),
+            "raises_on": sum(c["verdict"] == "raises" for c in per_env.values())}

@@ -18,8 +18,9 @@ from PIL import Image
 from multiverse.agents.episodes import read_episodes
 from multiverse.launch.config import ConfigError
 from multiverse.launch.experiment import CATEGORIES, load_experiment, load_recorded, report
+from multiverse.launch.plot import read_csv
 
-ARMS = ["zero_shot", "multiverse", "no_randomization", "rllib_ppo"]
+ARMS = ["zero_shot", "multiverse", "no_randomization", "ppo_value", "rllib_ppo"]
 #: the committed full CPU run (bench/README.md): its episodes, and the report made from them
 COMMITTED = Path(__file__).resolve().parents[2] / "bench" / "results" / "generalization"
 
@@ -59,7 +60,7 @@ def test_smoke_experiment_reports_from_its_episodes_and_resumes(tmp_path: Path, 
             assert row["heldout_envs"] is None  # no RLlib policy for an env it never trained on
         else:
             assert row["heldout_envs"]["episodes"] == len(seeds) * n
-    for arm in ("multiverse", "no_randomization", "rllib_ppo"):
+    for arm in ("multiverse", "no_randomization", "ppo_value", "rllib_ppo"):
         assert report["arms"][arm]["env_steps_mean"] >= exp.settings.env_steps, arm  # the budget was spent
 
     # the numbers are the recorded episodes' numbers
@@ -82,6 +83,20 @@ def test_smoke_experiment_reports_from_its_episodes_and_resumes(tmp_path: Path, 
     for arm in ARMS:
         assert f"\n| {arm} | " in md
     assert "The goal is " in md
+
+    # the value head: the ppo_value runs' logged variance ratios, straight from their metrics.csv
+    logged = [float(r["adv/adv_var_value_ratio/games/Catch-v0"]) for k in seeds
+              for r in read_csv(out / "arms" / "ppo_value" / f"seed{k}" / "metrics.csv")
+              if r["adv/adv_var_value_ratio/games/Catch-v0"]]
+    assert logged and all(x >= 0 for x in logged)
+    assert list(report["value_head"]) == ["ppo_value"]  # the GRPO arms have no value head: no ratio
+    catch = report["value_head"]["ppo_value"]["envs"]["games/Catch-v0"]
+    assert catch["mean"] == pytest.approx(np.mean(logged)) and catch["iterations"] == len(logged)
+    assert catch["ci95"][0] <= catch["mean"] <= catch["ci95"][1]
+    assert "\n## Value head\n" in md
+    assert f"| ppo_value | games/Catch-v0 | {catch['mean']:.3f} [{catch['ci95'][0]:.3f}, " in md
+    reduces = report["value_head"]["ppo_value"]["reduces_on"]
+    assert f"- ppo_value: the value head reduces advantage variance on {reduces} of 1 envs" in md
     for name in ("learning_curves.png", "success_bars.png"):
         image = np.asarray(Image.open(out / "plots" / name).convert("RGB"))
         assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0
@@ -91,7 +106,7 @@ def test_smoke_experiment_reports_from_its_episodes_and_resumes(tmp_path: Path, 
     nowhere = dict(os.environ, RAY_ADDRESS="unix:///nonexistent/ray")
     again = run(multiverse_cli, "--config", "experiment_smoke", "--out", str(out), env=nowhere)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stdout.count("done before, kept") == 3 * len(seeds)  # zero_shot comes from the multiverse runs
+    assert again.stdout.count("done before, kept") == 4 * len(seeds)  # zero_shot comes from the multiverse runs
     assert json.loads((out / "report.json").read_text())["arms"] == report["arms"]
     other = run(multiverse_cli, "--config", "experiment_smoke", "--out", str(out), "experiment.env_steps=99")
     assert other.returncode == 2 and "other settings" in other.stderr

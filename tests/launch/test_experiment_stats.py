@@ -1,5 +1,5 @@
 """The experiment's statistics on hand-made evaluation episodes: the two-level bootstrap, the categories, each
-run's final evaluation, the table, the goal check and the learning curves."""
+run's final evaluation, the table, the goal check, the learning curves and the value head's variance ratio."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from multiverse.launch.experiment.stats import (
     goal_check,
     learning_curve,
     per_env_success,
+    value_head_table,
 )
 
 CATS = Categories(frozenset({"games/Catch-v0", "web/ClickButton-v0"}), frozenset({"games/Maze-v0"}),
@@ -109,3 +110,21 @@ def test_per_env_success_and_learning_curves() -> None:
     assert xs.tolist() == [0.0, 105.0]
     assert mean.tolist() == [0.0, 0.75] and sd.tolist() == [0.0, 0.25]
     assert learning_curve([], [0, 1]) is None
+
+
+def test_the_value_head_table_counts_the_envs_whose_ratio_interval_is_below_one() -> None:
+    nan = float("nan")
+    ratios = {
+        "games/Catch-v0": {0: [0.5, 0.7, nan], 1: [0.6, 0.4]},   # below 1 on every iteration: reduces
+        "web/ClickButton-v0": {0: [1.5, 2.0], 1: [3.0]},         # above: raises
+        "web/Dropdown-v0": {0: [0.5, 1.5], 1: [0.4, 1.6]},       # either side: unclear
+        "games/Maze-v0": {0: [nan]},                              # never a ratio: not measured
+    }
+    t = value_head_table(ratios, np.random.default_rng(0))
+    assert list(t["envs"]) == ["games/Catch-v0", "web/ClickButton-v0", "web/Dropdown-v0"]
+    catch = t["envs"]["games/Catch-v0"]
+    assert catch["mean"] == pytest.approx(0.55) and catch["iterations"] == 4 and catch["no_ratio"] == 1
+    assert 0.4 <= catch["ci95"][0] <= 0.55 <= catch["ci95"][1] <= 0.7 and catch["seeds"] == [0, 1]
+    assert [c["verdict"] for c in t["envs"].values()] == ["reduces", "raises", "unclear"]
+    assert (t["reduces_on"], t["raises_on"]) == (1, 1)
+    assert value_head_table({}, np.random.default_rng(0)) == {"envs": {}, "reduces_on": 0, "raises_on": 0}
