@@ -593,8 +593,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp_sub = exp_p.add_subparsers(dest="experiment", required=True, metavar="NAME")
     p = exp_sub.add_parser(
         "generalization", help="zero-shot vs trained vs no-randomization vs RLlib PPO on held-out variants and envs",
-        description="Train and evaluate every arm (zero_shot, multiverse, no_randomization, rllib_ppo) over several "
-        "seeds with the same env-step budget, then write OUT/report.md, OUT/report.json (heldout_gain_vs_zero_shot_"
+        description="Train and evaluate every arm (zero_shot, multiverse, no_randomization, ppo_value, rllib_ppo) over "
+        "several seeds with the same env-step budget, then write OUT/report.md, OUT/report.json (heldout_gain_vs_zero_shot_"
         "points) and OUT/plots/. Rerun the same command to resume: finished (arm, seed) runs are kept.")
     p.add_argument("--config", required=True,
                    help="an experiment YAML, or a shipped one by name: experiment_cpu, experiment_smoke")
