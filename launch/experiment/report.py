@@ -91,11 +91,13 @@ def collect(out: Path, exp: Experiment) -> list[Eval]:
 
 
 RATIO = "adv/adv_var_value_ratio/"  # the metrics.csv columns of the value head's variance ratio, per env
+NO_VALUE = "adv/adv_var_no_value/"  # and of the variance without it (set whenever the env had samples)
 
 
 def value_ratios(out: Path, exp: Experiment) -> dict[str, dict[str, dict[int, list[float]]]]:
-    """arm -> training env id -> seed -> each iteration's logged ``adv_var_value_ratio`` (NaN: none that
-    iteration), from the finished LM runs' metrics.csv; arms whose runs logged none (no value head) are left out."""
+    """arm -> training env id -> seed -> each iteration's logged ``adv_var_value_ratio`` (NaN: every group's returns
+    were equal; an iteration without samples of the env is left out), from the finished LM runs' metrics.csv; arms
+    whose runs logged none (no value head) are left out."""
     found: dict[str, dict[str, dict[int, list[float]]]] = {}
     train_ids = set(exp.train.env_ids())
     for arm in exp.settings.arms:
@@ -107,8 +109,10 @@ def value_ratios(out: Path, exp: Experiment) -> dict[str, dict[str, dict[int, li
                 continue
             for row in read_csv(run / "metrics.csv"):
                 for key, raw in row.items():
-                    if key.startswith(RATIO) and key[len(RATIO):] in train_ids:
-                        found.setdefault(arm, {}).setdefault(key[len(RATIO):], {}).setdefault(seed, []).append(
+                    env_id = key[len(RATIO):]
+                    # no samples of the env that iteration (the curriculum gave it no group): nothing measured
+                    if key.startswith(RATIO) and env_id in train_ids and row.get(f"{NO_VALUE}{env_id}"):
+                        found.setdefault(arm, {}).setdefault(env_id, {}).setdefault(seed, []).append(
                             float(raw) if raw else float("nan"))
     return found
 

@@ -5,6 +5,7 @@ runs, and bad input must fail before anything runs. The committed run's report i
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -157,6 +158,20 @@ def test_the_committed_report_is_recomputed_from_its_episodes(tmp_path: Path) ->
     assert result["protocol"]["episodes_counted"] > 0
     for name in ("learning_curves.png", "success_bars.png"):
         assert Image.open(out / "plots" / name).size == Image.open(COMMITTED / "plots" / name).size
+
+
+def test_value_ratios_tell_equal_returns_from_an_env_without_samples(tmp_path: Path) -> None:
+    from multiverse.launch.experiment.report import value_ratios
+
+    exp = load_experiment("experiment_smoke", ["experiment.seeds=[0]"])
+    run = tmp_path / "arms" / "ppo_value" / "seed0"
+    run.mkdir(parents=True)
+    (run / "result.json").write_text("{}")
+    ratio, no_value = "adv/adv_var_value_ratio/games/Catch-v0", "adv/adv_var_no_value/games/Catch-v0"
+    # iteration 1 measured, 2: every group's returns equal (no ratio), 3: no Catch episode at all
+    (run / "metrics.csv").write_text(f"iteration,{ratio},{no_value}\n1,0.5,0.25\n2,,0.0\n3,,\n")
+    [(env, by_seed)] = value_ratios(tmp_path, exp)["ppo_value"].items()
+    assert env == "games/Catch-v0" and by_seed[0][0] == 0.5 and math.isnan(by_seed[0][1]) and len(by_seed[0]) == 2
 
 
 def test_the_report_modules_load_no_ray_and_no_model() -> None:
