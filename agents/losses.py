@@ -211,7 +211,8 @@ def baseline_variances(no_value_N: torch.Tensor, value_N: torch.Tensor | None, e
     return minus its group's mean return (group: same env, seed and parameters). ``value_N``: GAE on the value
     head's estimates recorded at acting time, the advantage ppo trains on (``None``: the policy has no value head).
     Both are raw, before :func:`normalize_by_env`, on the same rewards (a ppo run's rewards divided by the env's
-    return scale on both sides), so the ratio is Var(R - b_value) against Var(R - b_group) over the same samples.
+    return scale on both sides), so the ratio is Var(R - b_value) against Var(R - b_group) over the same samples
+    (with the run's gamma and lambda; at lambda = 1, R - b_value is the return-to-go minus V(s_t)).
 
     Each variance is a population variance within an env id: a sample's advantage minus its env's mean over this
     batch, squared, averaged over the samples (normalize_by_env takes that mean out before training, so an offset
