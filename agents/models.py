@@ -440,12 +440,19 @@ class ModelConfig:
         kernel_sets.choose_kernels(self.kernels, [] if self.device == "auto" else [self.device])
 
 
-def for_run(config: ModelConfig, *, learner_device: str) -> tuple[ModelConfig, ModelConfig]:
-    """(the learner's, the rollout replicas') model configs of a run whose learner sits on ``learner_device`` and
-    whose replicas hold no GPU: ``auto`` devices made concrete (replicas on the CPU) and one kernel set for both
-    (:func:`~multiverse.agents.kernels.choose_kernels` over the two devices), so they score the same bits."""
-    replica_device = config.device if config.device != "auto" else "cpu"
-    kernels = kernel_sets.choose_kernels(config.kernels, [learner_device, replica_device])
+def for_run(config: ModelConfig, *, learner_device: str,
+            replicas_on_gpu: bool = False) -> tuple[ModelConfig, ModelConfig]:
+    """(the learner's, the rollout replicas') model configs of a run whose learner sits on ``learner_device``.
+
+    With ``auto``, replicas that hold no GPU go on the CPU; replicas that hold a GPU share (``replicas_on_gpu``)
+    keep ``auto``, resolved in each replica's process (CUDA where torch sees it there, else the CPU). One kernel set
+    for both (:func:`~multiverse.agents.kernels.choose_kernels` over the devices, a GPU replica counted as CUDA), so
+    they score the same bits wherever each one lands."""
+    if config.device != "auto":
+        replica_device = chosen_for = config.device
+    else:
+        replica_device, chosen_for = ("auto", "cuda") if replicas_on_gpu else ("cpu", "cpu")
+    kernels = kernel_sets.choose_kernels(config.kernels, [learner_device, chosen_for])
     return (dataclasses.replace(config, device=learner_device, kernels=kernels),
             dataclasses.replace(config, device=replica_device, kernels=kernels))
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from annotated_types import Ge, Gt
+from annotated_types import Ge, Gt, Le
 from pydantic import BaseModel, Field, ValidationError
 
 from multiverse.agents.config import AlgorithmConfig, EnvsConfig, RolloutConfig, ScheduleConfig, TrainerConfig
@@ -61,6 +61,9 @@ class WorkersConfig:
     """torch threads per worker (also OMP_NUM_THREADS); oversubscribed CPUs make the policy many times slower."""
     worker_cpus: Annotated[float, Gt(0)] = 1.0
     """CPUs Ray reserves per worker."""
+    worker_gpus: Annotated[float, Ge(0), Le(1)] = 0.0
+    """GPUs Ray reserves per worker, a fraction to share one (0.25: 4 replicas per GPU). A worker holding one puts
+    its policy replica on it (model.device=auto) and scores its envs' turns in batched forwards; 0: on the CPU."""
     max_restarts: Annotated[int, Ge(-1)] = 3
     """Dead rollout workers the pool replaces over the run (-1: every one). A death costs the episodes in flight on
     the worker (counted); past this number a dead worker is not replaced and the run goes on with the others, and

@@ -84,18 +84,22 @@ def train(
         started, where = init_ray(config.ray.address, dashboard=config.ray.dashboard, num_cpus=config.ray.num_cpus,
                                   needed_cpus=needed, cpus_for=cpus_for)
         # the learner and the replicas: each on its device, one kernel set for both (they score the same bits)
+        ro = config.rollout
         placement, learner_cfg, replica_cfg = place_learner(trainer.learner, placement=config.ray.learner,
-                                                            gpus=config.ray.learner_gpus)
+                                                            gpus=config.ray.learner_gpus, workers=ro.workers,
+                                                            worker_gpus=ro.worker_gpus)
         learner, learner_where = make_learner(learner_cfg, trainer.loss, placement=placement,
                                               gpus=config.ray.learner_gpus, threads=config.ray.learner_threads)
         if checkpoint is not None:
             learner.load(checkpoint / "learner")
-        ro = config.rollout
         pool = WorkerPool(ro.workers, replica_cfg, envs_per_id=ro.envs_per_worker, num_cpus=ro.worker_cpus,
-                          torch_threads=ro.torch_threads, max_restarts=ro.max_restarts, worker_cls=worker_cls)
+                          num_gpus=ro.worker_gpus, torch_threads=ro.torch_threads, max_restarts=ro.max_restarts,
+                          worker_cls=worker_cls)
         pool.sync(learner)
         console.print(f"[bold]multiverse train[/bold] run dir {run.path}", soft_wrap=True)  # lines stay whole
-        console.print(f"  {where}; {ro.workers} rollout workers; learner in the {learner_where}; model "
+        replicas = ", ".join(sorted(set(pool.where())))  # cpu, cuda:0, or a worker's GPU fallback line
+        console.print(f"  {where}; {ro.workers} rollout workers (replicas on {replicas}); learner in the "
+                      f"{learner_where}; model "
                       f"{config.model.name} ({'LoRA' if config.model.lora else 'full'}, "
                       f"{learner_cfg.model.kernels} kernels); "
                       + (f"resuming after iteration {state.iteration}" if saved else "new run"), soft_wrap=True)

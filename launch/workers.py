@@ -8,6 +8,13 @@ a task with :func:`~multiverse.agents.rollout.run_task`, as the in-process
 rollout does, so a task's episodes are the same whichever worker (or process)
 runs it: a run is reproducible and ``--resume`` continues exactly.
 
+A worker may hold a share of a GPU (``rollout.worker_gpus``: Ray's fractional ``num_gpus``, so 0.25 puts four
+replicas on one GPU); with ``model.device: auto`` its replica then sits on that GPU (Ray makes it the worker's
+only visible CUDA device) and scores its envs' turns in batched forwards there. A worker that holds a GPU its
+torch cannot use (a CPU build of torch, or Ray told of a GPU that is not there) says so in one line and acts on
+the CPU. Weights travel as CPU tensors (the learner's ``get_weights``), so a replica on either device loads
+them (``set_weights`` copies each onto the replica's device).
+
 The pool hands tasks to idle workers. New weights go into the object store once
 per update (``ray.put``); each task carries the reference in a list, so a
 worker fetches and loads them only when their version changed. A worker that
@@ -60,10 +67,17 @@ class RolloutWorker:
                              value_head=config.model.value_head).for_rollout()
         self.index, self.version = index, -1
         self.envs = EnvPool(envs_per_id)
+        self.fallback = _gpu_fallback(index, config.model.device, loaded.device)
+        if self.fallback:
+            print(f"multiverse: {self.fallback}", file=sys.stderr, flush=True)
 
     def ready(self) -> int:
         """The worker's process id, once it is built."""
         return os.getpid()
+
+    def where(self) -> str:
+        """Where the replica acts: its device, marked when the worker holds a GPU that torch cannot use."""
+        return str(self.policy.device) + (" (its GPU unused: torch sees no CUDA)" if self.fallback else "")
 
     def run(self, task: Task, version: int, weights: list[Any]) -> TaskResult:
         """Run a task with the weights of ``version`` (``weights[0]`` is their object reference)."""
@@ -76,6 +90,19 @@ class RolloutWorker:
 
     def close(self) -> None:
         self.envs.close()
+
+
+def _gpu_fallback(index: int, device: str, placed: Any) -> str | None:
+    """The line a worker says when it holds GPUs (Ray's ids) but its replica, asked for on ``auto``, is on the CPU."""
+    import ray
+    import torch
+
+    ids = ray.get_gpu_ids() if ray.is_initialized() else []  # a worker built outside Ray (a benchmark) holds none
+    if not ids or device != "auto" or placed.type != "cpu":
+        return None
+    return (f"rollout worker {index} holds GPU {', '.join(str(i) for i in ids)} but torch {torch.__version__} sees no "
+            f"CUDA device there (CUDA build: {torch.version.cuda or 'none'}), so its policy replica runs on the CPU; "
+            f"install a CUDA build of torch on the GPU nodes, or set rollout.worker_gpus=0")
 
 
 def _actor_died_errors() -> tuple[type[BaseException], ...]:
@@ -93,12 +120,12 @@ class WorkerPool:
     """Rollout workers, the weights they act with, and fault handling (see the module docstring)."""
 
     def __init__(self, n: int, config: LearnerConfig, *, envs_per_id: int, num_cpus: float, torch_threads: int,
-                 max_restarts: int, worker_cls: type[RolloutWorker] = RolloutWorker) -> None:
+                 max_restarts: int, num_gpus: float = 0.0, worker_cls: type[RolloutWorker] = RolloutWorker) -> None:
         import ray
 
         self._remote = ray.remote(worker_cls)
         self.init_args = (config, envs_per_id, torch_threads)
-        self.num_cpus, self.max_restarts = num_cpus, max_restarts
+        self.num_cpus, self.num_gpus, self.max_restarts = num_cpus, num_gpus, max_restarts
         self.env_vars = {var: str(torch_threads) for var in THREAD_VARS} | {
             "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "TOKENIZERS_PARALLELISM": "false"}
         self.handles = [self._new(i) for i in range(n)]
@@ -109,8 +136,9 @@ class WorkerPool:
         self.dropped: set[int] = set()  # dead workers past rollout.max_restarts: never sent a task again
 
     def _new(self, index: int) -> Any:
-        return self._remote.options(num_cpus=self.num_cpus, max_restarts=0, max_task_retries=0,
-                                    runtime_env={"env_vars": self.env_vars}).remote(index, *self.init_args)
+        return self._remote.options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_restarts=0,
+                                    max_task_retries=0, runtime_env={"env_vars": self.env_vars}
+                                    ).remote(index, *self.init_args)
 
     def broadcast(self, weights: Any) -> None:
         """New weights for every worker: ``weights`` is a dict of tensors or already an object reference."""
@@ -145,6 +173,12 @@ class WorkerPool:
         self._ready[index] = self.handles[index].ready.remote()
         self.restarts += 1
         return True
+
+    def where(self) -> list[str]:
+        """Where each live worker's replica acts (:meth:`RolloutWorker.where`)."""
+        import ray
+
+        return ray.get([h.where.remote() for i, h in enumerate(self.handles) if i not in self.dropped])
 
     @property
     def pids(self) -> list[int]:
@@ -246,27 +280,44 @@ class ActorLearner:
         ray.kill(self.actor)
 
 
-def place_learner(config: LearnerConfig, *, placement: str, gpus: float) -> tuple[str, LearnerConfig, LearnerConfig]:
+def place_learner(config: LearnerConfig, *, placement: str, gpus: float, workers: int = 0, worker_gpus: float = 0.0,
+                  cluster_gpus: float | None = None) -> tuple[str, LearnerConfig, LearnerConfig]:
     """Where the learner runs (``driver`` or ``actor``; ``auto``: an actor with a GPU when the cluster has one), and
     the learner's and the rollout replicas' configs: with ``model.device: auto`` the learner on CUDA where it holds
-    a GPU (an actor with ray.learner_gpus > 0, or a driver that has one) and the replicas on the CPU (they hold
-    none), both on one kernel set (:func:`~multiverse.agents.models.for_run`) so they score the same bits."""
-    import dataclasses
+    a GPU (an actor with ray.learner_gpus > 0, or a driver that has one) and the replicas on their GPU share where
+    ``worker_gpus`` > 0, else on the CPU, all on one kernel set (:func:`~multiverse.agents.models.for_run`) so they
+    score the same bits.
 
-    import ray
+    Checked against the cluster's GPUs (``cluster_gpus``; None: ask the Ray this process is connected to):
+    ``workers`` x ``worker_gpus`` beside the learner fit on them, and a policy named on CUDA has a GPU to run on
+    (ConfigError, one line each)."""
+    import dataclasses
 
     from multiverse.agents.kernels import resolve_device
     from multiverse.agents.models import for_run
     from multiverse.launch.config import ConfigError
+    from multiverse.launch.preflight import check_gpus, learner_placement
 
-    if placement == "auto":
-        placement = "actor" if ray.cluster_resources().get("GPU", 0) >= max(gpus, 1e-9) and gpus > 0 else "driver"
+    if cluster_gpus is None:
+        import ray
+
+        cluster_gpus = ray.cluster_resources().get("GPU", 0.0)
+    have: float = cluster_gpus
+    placement = learner_placement(placement, gpus, have)
+    check_gpus(have, workers=workers, worker_gpus=worker_gpus, learner_gpus=gpus if placement == "actor" else 0.0,
+               where="the Ray cluster")
     device = config.model.device
     try:
+        if device.startswith("cuda") and not have:  # the replicas (and a learner actor) would find no CUDA
+            raise ValueError(f"model.device={device!r} but the Ray cluster has no GPU resource for its rollout "
+                             f"workers or a learner actor; set model.device: auto (CUDA where a policy holds a GPU) "
+                             f"or cpu, or add GPU nodes")
         if device == "auto":
             device = ("cuda" if gpus > 0 else "cpu") if placement == "actor" else resolve_device("auto").type
-        learner_model, replica_model = for_run(config.model, learner_device=device)
-    except ValueError as error:  # cpu_fused asked for beside a GPU learner
+        elif placement == "driver":
+            resolve_device(device)  # the learner is built here: CUDA that this process lacks stops the run now
+        learner_model, replica_model = for_run(config.model, learner_device=device, replicas_on_gpu=worker_gpus > 0)
+    except ValueError as error:  # cpu_fused asked for beside a GPU policy; CUDA where there is none
         raise ConfigError(str(error)) from None
     return placement, dataclasses.replace(config, model=learner_model), dataclasses.replace(config, model=replica_model)
 

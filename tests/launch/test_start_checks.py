@@ -44,6 +44,13 @@ PORT = closed_port()
         # an embedded Ray runs here: CUDA that torch does not see here stopped the learner's build with a traceback
         (["model.device=cuda:99"], {}, "error: model.device='cuda:99' but torch sees "),
         (["model.device=cuda", "model.kernels=cpu_fused"], {}, "error: model.kernels='cpu_fused' runs on cpu only"),
+        # GPU shares that this machine's GPUs cannot hold: the workers past them would never be scheduled
+        (["rollout.workers=64", "rollout.worker_gpus=1"], {},
+         "error: rollout.workers=64 x rollout.worker_gpus=1 need 64 GPUs but this machine "),
+        (["rollout.worker_gpus=0.5", "model.device=cpu"], {},
+         ("error: rollout.worker_gpus=0.5 reserves GPUs for rollout replicas that model.device=cpu keeps on the CPU; "
+          "set model.device=auto (replicas on their GPU share) or rollout.worker_gpus=0")),
+        (["rollout.worker_gpus=1.5"], {}, "error: rollout.worker_gpus: Input should be less than or equal to 1"),
         (["model.max_prompt_tokens=16"], {}, ("error: model.max_prompt_tokens=16 is too small: games/Catch-v0's first "
                                               "prompt (train split) needs ")),
         (["model.max_prompt_tokens=300"], {}, "games/Maze-v0's first prompt (train split) needs "),  # the held-out id
