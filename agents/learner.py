@@ -104,6 +104,12 @@ def _chunks_of_rows(batch: Sequence[Sample], rows_per_chunk: int) -> list[list[S
     return [[s for row in rows[k:k + rows_per_chunk] for s in row] for k in range(0, len(rows), rows_per_chunk)]
 
 
+def _row_tokens(items: Sequence[Sample]) -> int:
+    """Tokens of the distinct rows ``items`` score (prompt, every candidate, generated text): what a forward computes."""
+    rows = {row_key(s): s for s in items}.values()
+    return sum(len(s.prompt_ids) + sum(map(len, s.candidates.blocks)) + len(s.gen_ids) for s in rows)
+
+
 def config_from_dict(data: dict[str, Any]) -> LearnerConfig:
     """Rebuild a :class:`LearnerConfig` from ``dataclasses.asdict`` output (e.g. a checkpoint's JSON)."""
     d = dict(data)
@@ -170,7 +176,9 @@ class Learner:
             raise ValueError("forward_backward got an empty batch")
         n = len(batch)
         totals: dict[str, float] = {}
+        tokens = 0
         for chunk in _chunks_of_rows(batch, self.config.micro_batch):
+            tokens += _row_tokens(chunk)
             out = self.policy.evaluate(chunk)
             if getattr(loss_fn, "needs_reference", False):
                 out.ref_logdist_NA = self._reference_logdist(chunk)
@@ -186,6 +194,7 @@ class Learner:
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + weight * float(v)
         totals["samples"] = float(n)
+        totals["tokens"] = float(tokens)
         return totals
 
     def optim_step(self) -> dict[str, float]:

@@ -418,6 +418,9 @@ class ModelConfig:
     """Dropout on the LoRA input (0 keeps acting and re-scoring identical)."""
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     """Module names that get adapters."""
+    lora_layers: Annotated[int, Ge(1)] | None = None
+    """Adapters on the last N decoder layers only (None: every layer). The backward then stops below them: an
+    update costs the forward plus the top N layers' backward (bench/README.md, learning throughput)."""
     value_head: bool = False
     """Add a value head (a linear layer on the last prompt token's final hidden state) for GAE."""
     seed: int = 0
@@ -457,6 +460,17 @@ def for_run(config: ModelConfig, *, learner_device: str,
             dataclasses.replace(config, device=replica_device, kernels=kernels))
 
 
+def _last_layers(model: Any, n: int | None) -> list[int] | None:
+    """The indices of ``model``'s last ``n`` decoder layers (None: all of them)."""
+    if n is None:
+        return None
+    total = int(model.config.num_hidden_layers)
+    if n > total:
+        raise ValueError(f"model.lora_layers={n} but the model has {total} decoder layers; use at most {total} "
+                         f"or null for all")
+    return list(range(total - n, total))
+
+
 def build_model(config: ModelConfig, *, cache_dir: Path | str | None = None) -> LoadedModel:
     """Load the model of ``config`` and, with ``lora``, wrap it in peft LoRA adapters (base frozen); then move it
     to ``config.device`` and install ``config.kernels`` (``auto`` resolved for this process's device).
@@ -473,6 +487,7 @@ def build_model(config: ModelConfig, *, cache_dir: Path | str | None = None) -> 
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
             target_modules=list(config.lora_targets),
+            layers_to_transform=_last_layers(loaded.model, config.lora_layers),
             bias="none",
             task_type="CAUSAL_LM",
         )

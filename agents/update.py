@@ -46,8 +46,9 @@ def ppo_update(
             update_metrics.append(m)
     if not update_metrics:
         return {"samples_used": 0.0, "samples_skipped": float(used)}
-    means = {k: float(np.mean([m[k] for m in update_metrics])) for k in update_metrics[0] if k != "samples"}
-    return means | {"samples_used": float(len(samples)), "samples_skipped": float(used - len(samples))}
+    means = {k: float(np.mean([m[k] for m in update_metrics])) for k in update_metrics[0] if k not in ("samples", "tokens")}
+    return means | {"samples_used": float(len(samples)), "samples_skipped": float(used - len(samples)),
+                    "tokens": float(sum(m["tokens"] for m in update_metrics))}
 
 
 def _minibatches(rows: Sequence[Sequence[Sample]], size: int) -> list[list[Sample]]:

@@ -188,3 +188,26 @@ def test_the_policy_makes_every_tensor_on_its_device(kernel_set: str) -> None:
         torch.set_default_device(None)
     assert out.logp_N.device == policy.device == torch.device("cpu")
     assert all(p.grad is not None for p in policy.trainable_parameters().values())
+
+
+@pytest.mark.parametrize("kernel_set", ["reference", "cpu_fused"])
+def test_adapters_on_the_last_layers_only_train_there_and_the_backward_stops_below(kernel_set: str) -> None:
+    """model.lora_layers=N: adapters in the last N decoder layers only, both kernel sets agree, and the backward
+    computes nothing below them (no gradient reaches the lower layers' inputs)."""
+    cfg = ModelConfig(name="tiny-test", lora=True, lora_rank=4, lora_layers=1, device="cpu", kernels=kernel_set)
+    lrn = Learner(LearnerConfig(model=cfg, policy=FP32, lr=3e-3))
+    layers = lrn.policy.model.get_base_model().get_decoder().layers
+    adapted = [i for i, layer in enumerate(layers) if any(p.requires_grad for p in layer.parameters())]
+    assert adapted == [len(layers) - 1] and len(layers) > 1
+    seen: list[bool] = []  # whether each decoder layer's output takes part in the backward
+    for layer in layers:
+        layer.register_forward_hook(lambda _m, _a, out: seen.append((out[0] if isinstance(out, tuple) else out)
+                                                                     .requires_grad))
+    decisions = lrn.act(_turns_for_learner(), temperature=2.0, generator=torch.Generator().manual_seed(0))
+    batch = [Sample.from_decision(d, advantage=1.0) for d in decisions]
+    seen.clear()
+    grads = _grads(lrn, batch)
+    assert seen[: len(layers)] == [False] * (len(layers) - 1) + [True]
+    assert sum(float(g.abs().sum()) for g in grads.values()) > 0
+    with pytest.raises(ValueError, match=r"model.lora_layers=99 but the model has \d+ decoder layers"):
+        build_model(dataclasses.replace(cfg, lora_layers=99))
