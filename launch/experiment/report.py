@@ -263,13 +263,14 @@ def _value_head_lines(by_arm: dict[str, Any]) -> list[str]:
               "|---|---|---|---|---|---|"]
     for arm, t in by_arm.items():
         for env_id, c in t["envs"].items():
-            lines.append(f"| {arm} | {env_id} | {c['mean']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] | "
-                         f"{c['iterations']} | {c['no_ratio']} | {c['verdict']} |")
+            ratio = "n/a" if c["mean"] is None else f"{c['mean']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]"
+            lines.append(f"| {arm} | {env_id} | {ratio} | {c['iterations']} | {c['no_ratio']} | {c['verdict']} |")
     lines.append("")
     for arm, t in by_arm.items():
         if t["envs"]:
+            few = f"; {t['too_few']} had too few iterations to say" if t["too_few"] else ""
             lines.append(f"- {arm}: the value head reduces advantage variance on {t['reduces_on']} of "
-                         f"{len(t['envs'])} envs (interval below 1); it raises it on {t['raises_on']}.")
+                         f"{len(t['envs'])} envs (interval below 1); it raises it on {t['raises_on']}{few}.")
     return lines
 
 

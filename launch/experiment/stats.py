@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BOOTSTRAP", "CATEGORIES", "Categories", "Eval", "arm_table", "bootstrap_ci", "final_evals",
+__all__ = ["BOOTSTRAP", "CATEGORIES", "VERDICT_MIN", "Categories", "Eval", "arm_table", "bootstrap_ci", "final_evals",
            "goal_check", "learning_curve", "per_env_success", "value_head_table"]
 
 #: the report's categories, with their names in report.md and the plots
@@ -23,6 +23,8 @@ CATEGORIES = {
 }
 #: bootstrap resamples per interval
 BOOTSTRAP = 2000
+#: measured (seed, iteration)s an env needs for a value-head verdict: one gives an interval of no width
+VERDICT_MIN = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,19 +160,21 @@ def value_head_table(ratios: dict[str, dict[int, list[float]]], rng: np.random.G
     """The value head's advantage-variance ratio (``adv/adv_var_value_ratio/<env>``, one per training iteration)
     per env: ``ratios`` env id -> seed -> the iterations' ratios, NaN where every group's returns were equal.
 
-    Per env: the mean ratio over the (seed, iteration)s that have one, its 95% interval (two-level bootstrap:
+    Per env: the mean ratio over the (seed, iteration)s that have one (``None`` without any), its 95% interval
+    (two-level bootstrap:
     seeds, then iterations within a seed), ``iterations`` counted and ``no_ratio`` left out; ``verdict``: ``reduces``
-    (the interval below 1), ``raises`` (above 1) or ``unclear``. Top level: ``envs`` and the ``reduces_on`` /
-    ``raises_on`` counts over the envs measured. ``rng`` is drawn from in sorted env order."""
+    (the interval below 1), ``raises`` (above 1), ``unclear``, or ``too few`` (under :data:`VERDICT_MIN`
+    iterations counted). Top level: ``envs`` and the ``reduces_on`` / ``raises_on`` / ``too_few`` counts over the
+    envs measured. ``rng`` is drawn from in sorted env order."""
     per_env: dict[str, dict[str, Any]] = {}
     for env_id in sorted(ratios):
         by_seed = {k: np.array([x for x in xs if np.isfinite(x)]) for k, xs in sorted(ratios[env_id].items())}
         counted = sum(len(v) for v in by_seed.values())
-        if not counted:
-            continue
-        mean, lo, hi = bootstrap_ci(by_seed, rng)
+        mean, lo, hi = bootstrap_ci(by_seed, rng) if counted else (None, None, None)
         per_env[env_id] = {"mean": mean, "ci95": [lo, hi], "seeds": sorted(k for k, v in by_seed.items() if len(v)),
                            "iterations": counted, "no_ratio": sum(len(xs) for xs in ratios[env_id].values()) - counted,
-                           "verdict": "reduces" if hi < 1 else "raises" if lo > 1 else "unclear"}
+                           "verdict": "too few" if counted < VERDICT_MIN else "reduces" if hi < 1 else "raises"
+                           if lo > 1 else "unclear"}
     return {"envs": per_env, "reduces_on": sum(c["verdict"] == "reduces" for c in per_env.values()),
-            "raises_on": sum(c["verdict"] == "raises" for c in per_env.values())}
+            "raises_on": sum(c["verdict"] == "raises" for c in per_env.values()),
+            "too_few": sum(c["verdict"] == "too few" for c in per_env.values())}

@@ -118,13 +118,18 @@ def test_the_value_head_table_counts_the_envs_whose_ratio_interval_is_below_one(
         "games/Catch-v0": {0: [0.5, 0.7, nan], 1: [0.6, 0.4]},   # below 1 on every iteration: reduces
         "web/ClickButton-v0": {0: [1.5, 2.0], 1: [3.0]},         # above: raises
         "web/Dropdown-v0": {0: [0.5, 1.5], 1: [0.4, 1.6]},       # either side: unclear
-        "games/Maze-v0": {0: [nan]},                              # never a ratio: not measured
+        "games/Maze-v0": {0: [nan]},                              # never a ratio: no mean, too few
+        "games/Pong-v0": {0: [0.1], 1: [0.2]},                    # two iterations: too few to say
     }
     t = value_head_table(ratios, np.random.default_rng(0))
-    assert list(t["envs"]) == ["games/Catch-v0", "web/ClickButton-v0", "web/Dropdown-v0"]
+    assert list(t["envs"]) == ["games/Catch-v0", "games/Maze-v0", "games/Pong-v0", "web/ClickButton-v0",
+                               "web/Dropdown-v0"]
+    assert t["envs"]["games/Maze-v0"] | {"ci95": None} == {"mean": None, "ci95": None, "seeds": [], "iterations": 0,
+                                                           "no_ratio": 1, "verdict": "too few"}
     catch = t["envs"]["games/Catch-v0"]
     assert catch["mean"] == pytest.approx(0.55) and catch["iterations"] == 4 and catch["no_ratio"] == 1
     assert 0.4 <= catch["ci95"][0] <= 0.55 <= catch["ci95"][1] <= 0.7 and catch["seeds"] == [0, 1]
-    assert [c["verdict"] for c in t["envs"].values()] == ["reduces", "raises", "unclear"]
-    assert (t["reduces_on"], t["raises_on"]) == (1, 1)
-    assert value_head_table({}, np.random.default_rng(0)) == {"envs": {}, "reduces_on": 0, "raises_on": 0}
+    assert [c["verdict"] for c in t["envs"].values()] == ["reduces", "too few", "too few", "raises", "unclear"]
+    assert (t["reduces_on"], t["raises_on"], t["too_few"]) == (1, 1, 2)
+    assert value_head_table({}, np.random.default_rng(0)) == {"envs": {}, "reduces_on": 0, "raises_on": 0,
+                                                              "too_few": 0}
