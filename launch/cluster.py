@@ -267,7 +267,8 @@ def submit(
     unreachable = _dashboard_unreachable(address)
     if unreachable:
         return Submission(False, submission_id, 1, unreachable)
-    env_vars = {"RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"} | (extra_env or {})
+    env_vars = {"RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE",
+                "PYTHONUNBUFFERED": "1"} | (extra_env or {})
     runtime_env: dict[str, Any] = {"env_vars": env_vars, "excludes": WORKING_DIR_EXCLUDES}
     if pip:
         runtime_env["pip"] = list(pip)

@@ -127,7 +127,8 @@ class WorkerPool:
         self.init_args = (config, envs_per_id, torch_threads)
         self.num_cpus, self.num_gpus, self.max_restarts = num_cpus, num_gpus, max_restarts
         self.env_vars = {var: str(torch_threads) for var in THREAD_VARS} | {
-            "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "TOKENIZERS_PARALLELISM": "false"}
+            "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "TOKENIZERS_PARALLELISM": "false",
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}  # see multiverse/__init__.py
         self.handles = [self._new(i) for i in range(n)]
         self._ready = [h.ready.remote() for h in self.handles]
         ray.get(self._ready)  # fail here, not mid-iteration, if a worker cannot start

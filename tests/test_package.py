@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -45,3 +46,15 @@ def test_python_m_multiverse_is_the_console_script(tmp_path: Path) -> None:
                                 text=True, timeout=120)
         assert module.returncode == script.returncode == 0, module.stderr
         assert module.stdout == script.stdout and module.stdout.strip(), args
+
+
+def test_torch_threads_wait_passively_unless_the_user_said_otherwise() -> None:
+    """Spinning OpenMP threads made updates 5-10x slower beside Chromium and rollout workers (bench/README.md):
+    importing any multiverse package sets OMP_WAIT_POLICY=PASSIVE before torch loads, keeping a user's value."""
+    code = "import os, multiverse.agents.policy, torch; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split()[-1] == "ACTIVE"
