@@ -9,9 +9,10 @@ the median over rounds of the ratio within a round, so the host's swings fall on
 * ``base``: the code at ``--base`` (a commit of this repository, unpacked with ``git archive``), imported instead
   of this tree through a ``sitecustomize`` on ``PYTHONPATH`` that the Ray workers inherit; every process that
   imported it leaves a marker, so the figure is known to come from that code.
-* ``new``: this tree.
-* with ``--new-config``, also ``new+config``: this tree with its own config (e.g. the main job's re-shaped
-  ``local.yaml``), against which the config's own levers are measured.
+* ``new``: the code at ``--new`` (default HEAD), unpacked and imported the same way, so that edits in the
+  working tree while the benchmark runs change nothing.
+* with ``--new-config``, also ``new+config``: the new code with its own ``--config`` file (e.g. the main job's
+  re-shaped ``local.yaml``), against which the config's own levers are measured.
 
 The config is the base commit's ``--config`` file (the same settings on both sides) plus ``--set`` overrides.
 Output: ``bench/results/learning_throughput.json`` (or ``--out``): ``whole_loop_steps_per_s`` (new), and
@@ -78,22 +79,21 @@ def unpack(rev: str, into: Path) -> Path:
     return into
 
 
-def run_side(name: str, tree: Path | None, config: Path, sets: list[str], runs: Path) -> dict[str, Any]:
-    """One ``multiverse train`` of one side; its timed window and what its metrics say."""
+def run_side(name: str, tree: Path, config: Path, sets: list[str], runs: Path) -> dict[str, Any]:
+    """One ``multiverse train`` of one side, on the code in ``tree``; its timed window and what its metrics say."""
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    if tree is not None:
-        shim = runs / "shim"
-        shim.mkdir(exist_ok=True)
-        (shim / "sitecustomize.py").write_text(SITECUSTOMIZE)
-        env |= {"PYTHONPATH": str(shim), "MULTIVERSE_BENCH_TREE": str(tree)}
-        for marker in tree.glob(".imported-*"):
-            marker.unlink()
-    root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=runs))
+    shim = runs / "shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env |= {"PYTHONPATH": str(shim), "MULTIVERSE_BENCH_TREE": str(tree)}
+    for marker in tree.glob(".imported-*"):
+        marker.unlink()
+    root = Path(tempfile.mkdtemp(prefix=f"run-{name}-", dir=runs))
     cmd = [sys.executable, "-m", "multiverse", "train", "--config", str(config), f"run.root={root}", *sets]
     load_before = list(os.getloadavg())
     start = done = None
     lines: list[str] = []
-    with subprocess.Popen(cmd, cwd=tree or ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    with subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -120,11 +120,10 @@ def run_side(name: str, tree: Path | None, config: Path, sets: list[str], runs: 
            "final_train_success": {k.split("/", 2)[2]: float(rows[-1][k]) for k in rows[-1]
                                    if k.startswith("train/success/") and rows[-1][k] != ""},
            "loadavg": [load_before, list(os.getloadavg())]}
-    if tree is not None:  # the driver and every Ray worker must have run the base code
-        out["processes_on_base_code"] = len(list(tree.glob(".imported-*")))
-        if out["processes_on_base_code"] < 2:
-            raise SystemExit(f"{name}: only {out['processes_on_base_code']} process(es) imported the base tree; "
-                             f"the Ray workers ran other code")
+    out["processes_on_its_code"] = len(list(tree.glob(".imported-*")))  # the driver and every Ray worker
+    if out["processes_on_its_code"] < 2:
+        raise SystemExit(f"{name}: only {out['processes_on_its_code']} process(es) imported its tree; the Ray "
+                         f"workers ran other code")
     print(f"  {name}: {steps:.0f} env steps in {window:.0f} s = {out['steps_per_s']:.3f}/s  "
           f"(rollout {out['share']['rollout']:.0%}, update {out['share']['update']:.0%}, "
           f"eval+ckpt {out['share']['evaluation_and_checkpoints']:.0%})", flush=True)
@@ -155,6 +154,7 @@ def matmul_peak_gflops(seconds: float = 3.0) -> float:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", default=DEFAULT_BASE, help="the older code: a commit of this repository")
+    p.add_argument("--new", default="HEAD", help="the newer code: a commit of this repository")
     p.add_argument("--config", default="launch/configs/local.yaml", help="the config, read from the base commit")
     p.add_argument("--iterations", type=int, default=2, help="iterations per run (evaluated before and after)")
     p.add_argument("--rounds", type=int, default=2, help="rounds of both sides, the order flipped every round")
@@ -170,16 +170,16 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {"machine": _common.machine_info(-1, ("torch", "transformers", "peft", "ray")),
                               "base": subprocess.run(["git", "-C", str(ROOT), "rev-parse", a.base], check=True,
                                                      capture_output=True, text=True).stdout.strip(),
-                              "new": subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                              "new": subprocess.run(["git", "-C", str(ROOT), "rev-parse", a.new], check=True,
                                                     capture_output=True, text=True).stdout.strip(),
                               "config": a.config, "overrides": sets, "rounds": []}
     with tempfile.TemporaryDirectory(prefix="learning-throughput-") as tmp:
         runs = Path(tmp)
-        base_tree = unpack(a.base, runs / "base")
+        base_tree, new_tree = unpack(a.base, runs / "base"), unpack(a.new, runs / "new")
         config = base_tree / a.config
-        sides: list[tuple[str, Path | None, Path]] = [("base", base_tree, config), ("new", None, config)]
+        sides = [("base", base_tree, config), ("new", new_tree, config)]
         if a.new_config:
-            sides.append(("new+config", None, ROOT / a.config))
+            sides.append(("new+config", new_tree, new_tree / a.config))
         for r in range(a.rounds):
             order = sides if r % 2 == 0 else sides[::-1]
             print(f"round {r + 1}/{a.rounds}: {', '.join(s[0] for s in order)}", flush=True)
