@@ -62,11 +62,11 @@ class PromptConfig:
     list_legal_actions: bool = False
     """Write the legal actions into the prompt (they are scored either way). Off by default: measured with
     the 135M default model, a listed set makes it favour whichever action comes last, not the right one."""
-    action_text: Literal["action", "action_then_description", "description_then_action"] = "action"
+    action_text: Literal["action", "action_then_description", "description_then_action"] = "action_then_description"
     """What each candidate reply is, where the env gives info['action_descriptions']: the bare action
     (``click(3)``), the action then its description (``click(3) button "Save"``) or the description then the
     action (``button "Save": click(3)``). The action taken is the bare one either way (see
-    :func:`candidate_text`; the zero-shot table is in bench/README.md)."""
+    :func:`candidate_text`). The default won the zero-shot comparison with the default model (bench/README.md)."""
 
     def __post_init__(self) -> None:
         if self.max_prompt_tokens < 16:

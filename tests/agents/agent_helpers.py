@@ -6,6 +6,8 @@ OMP_NUM_THREADS=1 before torch is imported.)"""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from multiverse.agents.models import LoadedModel, ModelConfig, build_model
@@ -15,6 +17,9 @@ from multiverse.agents.prompt import PromptConfig, Turn
 #: exact arithmetic for comparisons; short prompts keep the byte-level tiny model fast. The models here are on the
 #: CPU on any machine: the tests compare CPU arithmetic bit for bit and check the fused CPU kernels (auto there)
 FP32 = PolicyConfig(compute_dtype="float32", prompt=PromptConfig(system_prompt="Act.", history_steps=2))
+#: FP32 scoring the bare action strings: tests that need a spread distribution on a game (the tiny random model's
+#: summed scores of described actions follow the descriptions' lengths, and one action gets all the mass)
+BARE = dataclasses.replace(FP32, prompt=dataclasses.replace(FP32.prompt, action_text="action"))
 
 
 def tiny_policy(*, lora: bool = False, seed: int = 0, config: PolicyConfig = FP32, value_head: bool = False) -> Policy:

@@ -43,6 +43,13 @@ def _turns() -> list[Turn]:
     return [catch, web, only_type]
 
 
+def test_the_default_scores_each_action_with_its_description() -> None:
+    """The form that won the zero-shot comparison (bench/README.md) is the default."""
+    assert PromptConfig().action_text == "action_then_description"
+    policy = tiny_policy()
+    assert policy.encode(_turns()[0])[1].texts[0] == "west the paddle goes one column west"
+
+
 def test_turn_from_env_carries_the_descriptions_and_rejects_misaligned_ones() -> None:
     info = {"mission": "m", "legal_actions": ["a", "b"], "action_descriptions": ["first", "second"]}
     assert Turn.from_env({"text": "m\nobs"}, info).action_descriptions == ("first", "second")
@@ -72,7 +79,7 @@ def test_described_candidates_score_exactly_and_act_returns_the_bare_action(form
 
 
 def test_the_bare_form_ignores_descriptions() -> None:
-    policy = tiny_policy()  # action_text="action"
+    policy = tiny_policy(config=_described("action"))
     turn = _turns()[0]
     assert policy.encode(turn)[1] == policy.encode(dataclasses.replace(turn, action_descriptions=None))[1]
 

@@ -32,7 +32,9 @@ def oracle_episodes(tmp_path_factory) -> Path:
 def test_behaviour_cloning_lowers_the_loss_and_raises_the_oracle_actions_probability(oracle_episodes: Path) -> None:
     config = LearnerConfig(model=ModelConfig(name="tiny-test", lora=False),
                            policy=PolicyConfig(compute_dtype="float32",
-                                               prompt=PromptConfig(system_prompt="Act.", history_steps=1)), lr=1e-3)
+                                               # bare actions: see agent_helpers.BARE
+                                               prompt=PromptConfig(system_prompt="Act.", history_steps=1,
+                                                                   action_text="action")), lr=1e-3)
     learner = Learner(config)
     recs = list(read_episodes(oracle_episodes))
     samples, skipped = bc_samples(learner.policy, recs)

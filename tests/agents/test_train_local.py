@@ -16,7 +16,7 @@ from multiverse.agents.policy import PolicyConfig
 from multiverse.agents.prompt import PromptConfig
 from multiverse.agents.train_local import train
 
-from agent_helpers import FP32
+from agent_helpers import BARE
 from bandit import SignalBandit
 
 SHORT = PromptConfig(system_prompt="Act.", history_steps=0, list_legal_actions=False)
@@ -49,7 +49,7 @@ def test_success_rises_on_a_contextual_bandit_with_tiny_test() -> None:
 
 def test_train_on_a_game_with_gae_writes_metrics_and_a_loadable_checkpoint(tmp_path: Path) -> None:
     config = TrainerConfig(
-        learner=LearnerConfig(model=ModelConfig(name="tiny-test", value_head=True), policy=FP32),
+        learner=LearnerConfig(model=ModelConfig(name="tiny-test", value_head=True), policy=BARE),
         envs=EnvsConfig(params={"games/Catch-v0": {"balls": 1, "width": 5, "height": 6}}),
         algorithm=AlgorithmConfig(name="ppo"),
         rollout=RolloutConfig(groups_per_iteration=2, group_size=2, envs_per_worker=4),
