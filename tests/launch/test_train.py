@@ -258,7 +258,9 @@ def test_workers_act_with_the_weights_of_the_latest_update(ray_session) -> None:
 
     from fault_workers import ProbeWorker
 
-    config = load_config("smoke", [GAMES_ONLY]).trainer()
+    # bare actions: described ones put all of the tiny model's mass on one action, and the update below would
+    # then change nothing (agent_helpers.BARE)
+    config = load_config("smoke", [GAMES_ONLY, "model.action_text=action"]).trainer()
     learner, _ = make_learner(config.learner, config.loss, placement="driver", gpus=0, threads=None)
     pool = WorkerPool(1, config.learner, envs_per_id=2, num_cpus=1, torch_threads=1, max_restarts=0,
                       worker_cls=ProbeWorker)
