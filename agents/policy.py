@@ -238,12 +238,15 @@ def row_key(item: Scorable) -> tuple[Any, ...]:
 
 
 def share_rows(keys: Sequence[Any]) -> tuple[list[int], list[int]]:
-    """(the first index of each distinct key, in order; for each key the position of its first index there)."""
-    first: dict[Any, int] = {}
-    inverse = [first.setdefault(k, len(first)) for k in keys]
-    unique = [0] * len(first)
-    for i in range(len(keys) - 1, -1, -1):
-        unique[inverse[i]] = i
+    """``(unique, inverse)``: ``unique[j]`` is where the j-th distinct key first occurs in ``keys``, and
+    ``inverse[i]`` is the j of ``keys[i]`` (so ``keys[unique[inverse[i]]] == keys[i]``)."""
+    seen: dict[Any, int] = {}
+    unique, inverse = [], []
+    for i, key in enumerate(keys):
+        if key not in seen:
+            seen[key] = len(unique)
+            unique.append(i)
+        inverse.append(seen[key])
     return unique, inverse
 
 
