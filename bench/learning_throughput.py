@@ -134,12 +134,13 @@ def update_flops_per_token(model: str, lora_layers: int | None) -> tuple[float, 
     """(estimated FLOPs per update token, the model's linear parameters) at the model's shapes: the forward (2 per
     parameter) and the backward through the layers from the lowest adapter up (their input gradients: 2 per
     parameter again; the adapters' own gradients are small). Attention scores and the LM head are left out."""
+    from policy_throughput import linear_params
+
     from multiverse.agents.models import load_model
 
     cfg = load_model(model).model.config
-    hidden, inter, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
-    kv = cfg.num_key_value_heads * (hidden // cfg.num_attention_heads)
-    per_layer = 2 * hidden * hidden + 2 * hidden * kv + 3 * hidden * inter
+    layers = cfg.num_hidden_layers
+    per_layer = linear_params(cfg) / layers
     backward_layers = layers if lora_layers is None else min(lora_layers, layers)
     return 2.0 * per_layer * (layers + backward_layers), float(per_layer * layers)
 

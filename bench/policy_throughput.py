@@ -92,14 +92,21 @@ def make_turn(tokenizer: Any, prompt_tokens: int, policy: Any) -> Any:
             return turn
 
 
-def flops_per_row(config: Any, prompt_len: int, cand_lens: list[int]) -> float:
-    """Useful FLOPs of one packed row (see the module docstring)."""
+def linear_params(config: Any) -> int:
+    """The decoder's linear-layer weights (attention projections and MLP, every layer; no embeddings, no LM head)."""
     H, I, nl = config.hidden_size, config.intermediate_size, config.num_hidden_layers  # noqa: E741 (the formula's names)
     heads, kv = config.num_attention_heads, config.num_key_value_heads
     hd = getattr(config, "head_dim", None) or H // heads
-    linear_params = nl * (H * heads * hd + 2 * H * kv * hd + heads * hd * H + 3 * H * I)
+    return nl * (H * heads * hd + 2 * H * kv * hd + heads * hd * H + 3 * H * I)
+
+
+def flops_per_row(config: Any, prompt_len: int, cand_lens: list[int]) -> float:
+    """Useful FLOPs of one packed row (see the module docstring)."""
+    H, nl = config.hidden_size, config.num_hidden_layers
+    heads = config.num_attention_heads
+    hd = getattr(config, "head_dim", None) or H // heads
     tokens = prompt_len + sum(cand_lens)
-    flops = 2.0 * linear_params * tokens
+    flops = 2.0 * linear_params(config) * tokens
     # attention: QK^T and AV, 2 FLOPs per multiply-add, over the keys each query may see
     keys = prompt_len * (prompt_len + 1) / 2 + sum(n * prompt_len + n * (n + 1) / 2 for n in cand_lens)
     flops += nl * heads * 2 * 2 * hd * keys
