@@ -273,7 +273,7 @@ def episode_row(ep: Episode, meta: EpisodeMeta) -> dict[str, Any]:
         "info": (to_json(s.info) if s.info else "{}") if s.info is not None else None,
         "action_error": s.action_error,
         "infra_error": s.infra_error,
-        "action_descriptions": list(s.action_descriptions) if s.action_descriptions is not None else None,
+        "action_descriptions": s.action_descriptions,
     } for s in ep.steps]
     return {
         "schema_version": meta.schema_version, "episode_id": meta.episode_id, "env_id": ep.env_id,
@@ -292,17 +292,13 @@ def _loads(value: str | None, default: Any = None) -> Any:
     return json.loads(value) if value is not None else default
 
 
-def _list_or_none(values: Sequence[str] | None) -> list[str] | None:
-    return list(values) if values is not None else None
-
-
 def _from_row(row: dict[str, Any]) -> tuple[Episode, EpisodeMeta]:
     steps = [Step(
         observation=s["observation"], legal_actions=list(s["legal_actions"] or []), action=s["action"],
         logp=s["logp"], probs=list(s["probs"] or []), reward=float(s["reward"]), terminated=bool(s["terminated"]),
         truncated=bool(s["truncated"]), action_error=s["action_error"], infra_error=s["infra_error"],
         info=_loads(s["info"]), image=s["image"],
-        action_descriptions=_list_or_none(s.get("action_descriptions")),
+        action_descriptions=s.get("action_descriptions"),
     ) for s in row["steps"]]
     ep = Episode(row["env_id"], int(row["seed"]), _loads(row["options"], {}), row["mission"] or "",
                  _loads(row["randomization"], {}), steps, bool(row["success"]), row["final_observation"] or "",
@@ -571,7 +567,7 @@ class RecordEpisodes(gym.Wrapper):
                              probs, float(reward), bool(terminated), bool(truncated), info.get("action_error"),
                              infra_error=info.get("infra_error"), image=image,
                              info={k: v for k, v in info.items() if k not in _INFO_COLUMNS},
-                             action_descriptions=_list_or_none(self._info.get("action_descriptions"))))
+                             action_descriptions=self._info.get("action_descriptions")))
         if info.get("infra_error"):
             ep.infra_error = str(info["infra_error"])
         self._obs, self._info = obs, info

@@ -74,6 +74,10 @@ class Step:
     action_descriptions: list[str] | None = None
     """The env's description of each legal action, in their order (None: the env gave none)."""
 
+    def __post_init__(self) -> None:
+        if self.action_descriptions is not None:  # given as any sequence (a Turn's tuple, a Parquet list): a list
+            self.action_descriptions = list(self.action_descriptions)
+
 
 @dataclasses.dataclass
 class Episode:
@@ -111,10 +115,6 @@ class Episode:
         d["steps"] = [{k: v for k, v in dataclasses.asdict(dataclasses.replace(s, decision=None)).items()
                        if k not in ("decision", "image")} for s in self.steps]
         return d
-
-
-def _listed(values: Sequence[str] | None) -> list[str] | None:
-    return list(values) if values is not None else None
 
 
 def _env_id(env: gym.Env) -> str:
@@ -185,7 +185,7 @@ def run_episodes(
                 truncated = True
             ep.steps.append(Step(turn.observation, list(turn.legal_actions), d.action, d.logp, d.probs, float(reward),
                                  bool(terminated), bool(truncated), info2.get("action_error"), d.value, d,
-                                 action_descriptions=_listed(turn.action_descriptions)))
+                                 action_descriptions=turn.action_descriptions))
             if info2.get("infra_error"):
                 ep.infra_error = ep.steps[-1].infra_error = str(info2["infra_error"])
             if terminated or truncated:
