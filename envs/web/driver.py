@@ -85,7 +85,7 @@ class PageDriver:
         if self.host is None or self.page is None:
             return None
         try:
-            return self.host.run(self.page.screenshot(type="png"), timeout=timeout)
+            return self.host.run(_steady_screenshot(self.page), timeout=timeout)
         except Exception:
             return None
 
@@ -297,8 +297,25 @@ class PageDriver:
                 if attempt == 2 or not _navigating(exc):
                     raise
                 await self._asettle()
-        shot = await self.page.screenshot(type="png") if self.pixels else None
+        shot = await _steady_screenshot(self.page) if self.pixels else None
         return raw, shot
+
+
+async def _steady_screenshot(page: Any, tries: int = 4) -> bytes:
+    """A PNG of the page once two screenshots in a row agree (at most ``tries``; then the last one).
+
+    The page's clock is paused, but Chromium still finishes some drawing on its own time (an icon's
+    decode, a tile's raster after a scroll): under load one screenshot in a great many caught a frame
+    before that, and the same seed gave another image (CI, miniwob/email-inbox-v1 after a scroll).
+    Comparing two is the check Playwright's own ``toHaveScreenshot`` uses.
+    """
+    shot = await page.screenshot(type="png")
+    for _ in range(tries - 1):
+        again = await page.screenshot(type="png")
+        if again == shot:
+            break
+        shot = again
+    return shot
 
 
 class _Server:
