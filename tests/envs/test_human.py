@@ -189,8 +189,11 @@ def test_a_game_opens_a_window_and_a_web_task_a_headed_chromium_on_a_display(xvf
     env, fb = xvfb
     assert screen_colours(fb) == 1  # nothing drawn yet
     # a game: a pygame window; Catch runs in real time, so with no key pressed its episode plays itself out
+    # Ctrl-C as at a terminal: a suite started in the background (`bash .ci/run &`) ignores SIGINT, and a child
+    # inherits that (Python then keeps it ignored), so the child gets the default disposition here
     proc = subprocess.Popen([cli_path(), "play", "games/Catch-v0", "--agent", "human", "--episodes", "1"], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         out = Reader(proc)
         out.wait_for("episode over: failure, return -2.00 in 16 steps")
