@@ -22,18 +22,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-EVAL_SEED_BASE = 1_000_000  # multiverse.agents.loop's evaluation seeds
 SCORINGS = (("action", "sum"), ("action_then_description", "sum"), ("action_then_description", "mean"),
             ("description_then_action", "sum"), ("description_then_action", "mean"))
 ENVS = ("games/Catch-v0", "web/ClickButton-v0", "web/ClickLink-v0", "web/RadioChoice-v0", "web/Dropdown-v0",
         "web/Checkboxes-v0", "web/Tabs-v0")
-
-
-def _pins(env_id: str) -> dict[str, Any]:
-    import yaml
-
-    config = yaml.safe_load((ROOT / "launch/configs/local.yaml").read_text())
-    return dict(config["envs"].get("params", {}).get(env_id, {}))
 
 
 def _oracle_index(env: Any, legal: list[str]) -> int | None:
@@ -55,9 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     import multiverse.envs as menvs
+    from multiverse.agents.loop import EVAL_SEED_BASE
     from multiverse.agents.models import ModelConfig, build_model
     from multiverse.agents.policy import Policy, PolicyConfig
     from multiverse.agents.prompt import PromptConfig, Turn
+    from multiverse.launch.config import load_config
 
     import _common
 
@@ -67,9 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     policies = {s: Policy(loaded.model, loaded.tokenizer,
                           PolicyConfig(score_norm=s[1], prompt=PromptConfig(history_steps=0, action_text=s[0])))
                 for s in SCORINGS}
+    local_pins = load_config("local").envs.params  # the main job's pins
     rows, start = [], time.perf_counter()
     for env_id in args.envs.split(","):
-        env, pins = menvs.make(env_id), _pins(env_id)
+        env, pins = menvs.make(env_id), dict(local_pins.get(env_id, {}))
         try:
             for split in ("train", "heldout"):
                 mass = {s: [] for s in SCORINGS}
