@@ -62,28 +62,37 @@ class Element:
     DESCRIBE_CHARS: ClassVar[int] = 80
 
     def describe(self) -> str:
-        """Role and accessible name, as the listing writes them: ``button "Save"`` (the name cut short)."""
-        if not self.name:
-            return self.role
+        """Role, accessible name (cut short) and state, as the listing writes them, without the id and the
+        focus: ``button "Save"``, ``radio "Blue" checked``, ``combobox "Colour" selected="Red"``. The state
+        is what tells a click that checks an option from one that undoes it."""
         name = self.name if len(self.name) <= self.DESCRIBE_CHARS else self.name[: self.DESCRIBE_CHARS - 3] + "..."
-        return f"{self.role} {json.dumps(name, ensure_ascii=False)}"
+        head = f"{self.role} {json.dumps(name, ensure_ascii=False)}" if self.name else self.role
+        return head + self._state(options=False)
 
     def line(self) -> str:
         s = f"[{self.id}] {self.role} {json.dumps(self.name, ensure_ascii=False)}"
         if self.input_type:
             s += f" ({self.input_type})"
+        s += self._state(options=True)
+        if self.focused:
+            s += " focused"
+        return s
+
+    def _state(self, options: bool) -> str:
+        """The listing's value, selection and checked words (with ``options``: a combobox's option list)."""
+        s = ""
         if self.value is not None and self.role != "combobox":
             shown = "•" * len(self.value) if self.input_type == "password" else self.value
             s += f" value={json.dumps(shown, ensure_ascii=False)}"
         if self.role == "combobox":
-            s += f" selected={json.dumps(self.value, ensure_ascii=False)} options={json.dumps(list(self.options or ()), ensure_ascii=False)}"
+            s += f" selected={json.dumps(self.value, ensure_ascii=False)}"
+            if options:
+                s += f" options={json.dumps(list(self.options or ()), ensure_ascii=False)}"
         if self.checked is not None:
             if self.role in ("tab", "option", "menuitem", "treeitem", "gridcell"):
                 s += " selected" if self.checked else ""
             else:
                 s += " checked" if self.checked else " unchecked"
-        if self.focused:
-            s += " focused"
         return s
 
 

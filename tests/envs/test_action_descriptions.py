@@ -25,7 +25,7 @@ class _Params(WebParams):
 
 
 class Form(WebTask):
-    """A page with a field, a dropdown, a button and a link below the fold."""
+    """A page with a field, a dropdown, a checkbox, a button and a link below the fold."""
 
     PARAM_SPACE = ParamSpace(_Params, probe=Param(Choice(("a",)), Choice(("b",))))
     keys = ("Enter",)
@@ -33,7 +33,7 @@ class Form(WebTask):
     def setup(self, rng, params) -> TaskPage:
         body = ('<label for="n">Name</label><input id="n">'
                 '<label for="c">Colour</label><select id="c"><option>Red</option><option>Blue</option></select>'
-                '<button>Save</button><div style="height: 3000px"></div><a href="#x">Far link</a>')
+                '<label><input type="checkbox" id="k">Keep me posted</label><button>Save</button><div style="height: 3000px"></div><a href="#x">Far link</a>')
         return TaskPage(page(params, body), "Fill the form.", {})
 
     def validate(self, instance: dict[str, Any], state: Any) -> Outcome:
@@ -49,12 +49,23 @@ def test_web_descriptions_name_the_role_and_name_of_each_actions_element() -> No
         _, info = env.reset(seed=0)
         o = env.observation
         name, colour, save = o.find("textbox", "Name"), o.find("combobox", "Colour"), o.find("button", "Save")
+        keep = o.find("checkbox", "Keep me posted")
         described = dict(zip(info["legal_actions"], info["action_descriptions"], strict=True))
-        assert described[f"type({name.id}, <text>)"] == 'textbox "Name"'
-        assert described[f'select({colour.id}, "Blue")'] == described[f'select({colour.id}, "Red")'] == 'combobox "Colour"'
+        assert described[f"type({name.id}, <text>)"] == 'textbox "Name" value=""'
+        assert described[f'select({colour.id}, "Blue")'] == described[f'select({colour.id}, "Red")'] \
+            == 'combobox "Colour" selected="Red"'
+        assert described[f"click({keep.id})"] == 'checkbox "Keep me posted" unchecked'
         assert described[f"click({save.id})"] == 'button "Save"'
         assert described['press("Enter")'] == "press the Enter key"
         assert described["scroll(down)"] == "scroll the page down"
+        # the state is the page's: a click that checks the box and one that would uncheck it read apart
+        for action, after in ((f"click({keep.id})", 'checkbox "Keep me posted" checked'),
+                              (f'select({colour.id}, "Blue")', 'combobox "Colour" selected="Blue"'),
+                              (f"type({name.id}, \"Ada\")", 'textbox "Name" value="Ada"')):
+            _, _, _, _, info = env.step(action)
+            element = action[action.index("(") + 1:action.index(")")].split(",")[0]
+            now = [d for a, d in zip(info["legal_actions"], info["action_descriptions"]) if f"({element}" in a]
+            assert now and set(now) == {after}, (action, now)
         # the descriptions follow the page: a step's info describes the actions legal after it
         for _ in range(10):
             _, _, _, _, info = env.step("scroll(down)")
