@@ -303,9 +303,29 @@ def cmd_submit(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- record, replay, export, sft
 
 
+def _learner_folder(path: str) -> str:
+    """A learner checkpoint from what a user has at hand: the learner folder itself, a run's checkpoint
+    (``RUN_DIR/checkpoints/iter_N``, whose ``learner/`` it is) or a run dir (its newest complete checkpoint)."""
+    from multiverse.launch.rundir import RunDir
+
+    folder = Path(path).expanduser()
+    if (folder / "learner.json").is_file() or not folder.is_dir():
+        return path  # a learner folder, or nothing: read_meta names what is wrong
+    if (folder / "learner" / "learner.json").is_file():
+        return str(folder / "learner")
+    if (folder / "checkpoints").is_dir() or (folder / "config.yaml").is_file():
+        latest = RunDir(folder).latest_checkpoint()
+        if latest is None:
+            raise UsageError(f"run dir {path} has no complete checkpoint yet (under {folder / 'checkpoints'}); "
+                             f"set run.checkpoint_every or wait for the run's first checkpoint")
+        return str(latest / "learner")
+    return path
+
+
 def _policy_from_checkpoint(path: str) -> tuple[Any, dict[str, Any]]:
     from multiverse.agents.learner import CheckpointError, Learner
 
+    path = _learner_folder(path)
     try:
         meta = Learner.read_meta(path)
         learner = Learner.from_checkpoint(path)
@@ -633,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", metavar="ID", help="env id to record (repeatable)")
     p.add_argument("--all", action="store_true", help="every registered env")
     p.add_argument("--kind", choices=["game", "web"], help="with --all: only this kind")
-    p.add_argument("--agent", default="oracle", help="random, oracle (default) or checkpoint:PATH (a learner checkpoint)")
+    p.add_argument("--agent", default="oracle", help="random, oracle (default) or checkpoint:PATH (a learner checkpoint, a run's "
+                        "checkpoints/iter_N, or a run dir: its newest checkpoint)")
     p.add_argument("--episodes", type=int, default=5, help="episodes per env (default 5)")
     p.add_argument("--seed", type=int, default=0, help="episode k uses seed S+k")
     p.add_argument("--split", choices=["train", "heldout"], default="train")

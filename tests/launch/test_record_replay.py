@@ -22,7 +22,7 @@ def run(cli: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess
 # --------------------------------------------------------------------------- the training loop records
 
 
-def test_training_run_records_eval_and_every_nth_training_episode(tmp_path: Path) -> None:
+def test_training_run_records_eval_and_every_nth_training_episode(multiverse_cli: str, tmp_path: Path) -> None:
     import ray
 
     from multiverse.launch.cluster import init_ray
@@ -30,7 +30,7 @@ def test_training_run_records_eval_and_every_nth_training_episode(tmp_path: Path
 
     config = load_config("smoke", [f"run.root={tmp_path}", "run.name=rec", "run.iterations=2", "run.eval_every=0",
                                    "run.record_eval=true", "run.record_every=3", "envs.train={games/Catch-v0: 1}",
-                                   "rollout.workers=1", "run.checkpoint_every=0"])
+                                   "rollout.workers=1", "run.checkpoint_every=2"])
     init_ray(None, dashboard=False, num_cpus=2, needed_cpus=1)
     try:
         run_dir = train(config, config_name="smoke")
@@ -49,6 +49,12 @@ def test_training_run_records_eval_and_every_nth_training_episode(tmp_path: Path
     assert all(r.meta.adr_state is not None for r in trained)  # the smoke config runs ADR
     report = verify_dataset(list(read_episodes(run_dir / "episodes" / "train")) + evals)
     assert report.ok and report.episodes == len(trained) + 8, [d.describe() for d in report.divergences]
+    # the run dir itself is a checkpoint agent: its newest checkpoint's learner
+    res = run(multiverse_cli, "record", "--env", "games/Catch-v0", "--agent", f"checkpoint:{run_dir}", "--episodes", "1",
+              "--greedy", "--out", str(tmp_path / "by_run"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    (rec,) = read_episodes(tmp_path / "by_run")
+    assert rec.meta.policy["checkpoint"] == str(run_dir / "checkpoints" / "iter_000002" / "learner")
 
 
 def test_recording_is_off_by_default_and_documented_in_train_help(multiverse_cli: str) -> None:
@@ -354,10 +360,13 @@ def test_a_bad_file_is_named_in_one_line_and_the_others_stay_intact(multiverse_c
     (["replay", "{catch}", "--render", "{tmp}/out.gif"], "--render draws one episode; pick it with --episode K"),
     (["record", "--env", "games/Snak-v0", "--out", "{tmp}/r"], "unknown env 'games/Snak-v0'; did you mean 'games/Snake-v0'"),
     (["record", "--env", "games/Catch-v0", "--agent", "checkpoint:{tmp}/nope", "--out", "{tmp}/r"], "is not a learner checkpoint"),
+    (["record", "--env", "games/Catch-v0", "--agent", "checkpoint:{tmp}/run", "--out", "{tmp}/r"],
+     "has no complete checkpoint yet"),
 ])
 def test_bad_arguments_are_one_clear_line(multiverse_cli: str, catch_dataset: Path, tmp_path: Path,
                                           args: list[str], message: str) -> None:
     (tmp_path / "empty").mkdir()
+    (tmp_path / "run" / "checkpoints" / "iter_000004").mkdir(parents=True)  # a run whose first checkpoint is being written
     before = _digest(catch_dataset)
     res = run(multiverse_cli, *[a.format(tmp=tmp_path, catch=catch_dataset) for a in args])
     assert res.returncode == 2, res.stdout + res.stderr
