@@ -89,12 +89,17 @@ def test_the_goal_check_compares_held_out_success() -> None:
     def row(**success: float) -> dict:
         return {cat: {"success": {"mean": v}} for cat, v in success.items()}
 
-    table = {"multiverse": row(heldout=0.6, heldout_games=0.5), "zero_shot": row(heldout=0.35),
-             "no_randomization": row(heldout=0.6), "rllib_ppo": row(heldout_games=0.25)}
+    table = {"multiverse": row(heldout=0.6, heldout_games=0.5, heldout_envs=0.25),
+             "zero_shot": row(heldout=0.35, heldout_envs=0.25),
+             "no_randomization": row(heldout=0.55), "rllib_ppo": row(heldout_games=0.25)}
     gain, goals = goal_check(table)
     assert gain == pytest.approx(25.0)
-    assert goals == {"heldout_gain_vs_zero_shot_at_least_20_points": True, "above_no_randomization": False,
-                     "above_rllib_ppo_on_games": True}
+    assert goals == {"heldout_gain_vs_zero_shot_at_least_20_points": True,
+                     "at_least_10_points_above_no_randomization": False,  # 5 points above: above, but short of 10
+                     "above_rllib_ppo_on_games": True, "heldout_envs_not_below_zero_shot": True}
+    table["no_randomization"], table["multiverse"]["heldout_envs"] = row(heldout=0.45), {"success": {"mean": 0.2}}
+    _, goals = goal_check(table)
+    assert goals["at_least_10_points_above_no_randomization"] and goals["heldout_envs_not_below_zero_shot"] is False
     gain, goals = goal_check({"multiverse": row(heldout=0.5)})
     assert gain is None and set(goals.values()) == {None}  # the arms it compares were not run
 
