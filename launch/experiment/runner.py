@@ -25,11 +25,12 @@ def _lm_config(exp: Experiment, arm: str, seed: int, root: Path) -> RunConfig:
     tree["envs"]["randomize"] = arm != "no_randomization"
     if arm == "ppo_value":  # GAE on a value head (null: on for ppo) in place of the group mean
         tree["algorithm"].update(name="ppo", value_head=None)
-    # the untrained policy's evaluation: zero-shot's numbers come from the multiverse arm's; the ablation's and the
-    # value head's would repeat it (a new value head leaves the policy's scores as they were)
+    # the untrained policy's evaluation: zero-shot's numbers come from the multiverse arm's first seed. The other
+    # seeds', the ablation's and the value head's would repeat it episode for episode: greedy, on the same fixed
+    # evaluation seeds, with LoRA's B matrices at zero (and a new value head leaves the scores as they were)
     tree["run"].update(seed=seed, root=str(root), name=f"seed{seed}", record_eval=True, progress=False,
                        eval_episodes=exp.settings.eval_episodes,
-                       eval_before=arm not in ("no_randomization", "ppo_value"),
+                       eval_before=arm == "zero_shot" or (arm == "multiverse" and seed == exp.settings.seeds[0]),
                        max_env_steps=exp.settings.env_steps if arm != "zero_shot" else None)
     if arm == "zero_shot":
         tree["run"]["iterations"] = 0

@@ -148,12 +148,13 @@ def per_env_success(final: Sequence[Eval], arms: Sequence[str]) -> dict[str, dic
 def learning_curve(evals: Sequence[Eval], seeds: Sequence[int]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Success against training env steps: per evaluation round, the seeds' mean env steps and the mean and sd
-    over seeds of each seed's success; ``None`` without episodes."""
+    over seeds of each seed's success; ``None`` without episodes. Round 0 is the evaluation before training,
+    from the seeds that made one."""
     # seeds reach slightly different env-step counts: align them by evaluation round
     rounds: dict[int, list[tuple[int, float]]] = {}
     for k in seeds:
         at = sorted({e.env_steps for e in evals if e.seed == k})
-        for r, x in enumerate(at):
+        for r, x in enumerate(at, start=0 if at and at[0] == 0 else 1):
             rounds.setdefault(r, []).append((x, float(np.mean([e.success for e in evals
                                                                if e.seed == k and e.env_steps == x]))))
     if not rounds:

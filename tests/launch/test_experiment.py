@@ -52,25 +52,28 @@ def test_smoke_experiment_reports_from_its_episodes_and_resumes(tmp_path: Path, 
     assert list(report["arms"]) == ARMS
     for arm in ARMS:
         row = report["arms"][arm]
-        assert row["seeds"] == seeds, arm
+        # zero-shot: the multiverse arm's first seed's evaluation before training (the others would repeat it)
+        runs = seeds[:1] if arm == "zero_shot" else seeds
+        assert row["seeds"] == runs, arm
         for cat in ("train", "heldout", "heldout_games"):
-            assert row[cat]["episodes"] == len(seeds) * n, (arm, cat)  # one training game, n episodes per seed
+            assert row[cat]["episodes"] == len(runs) * n, (arm, cat)  # one training game, n episodes per seed
             lo, hi = row[cat]["success"]["ci95"]
             assert 0.0 <= lo <= row[cat]["success"]["mean"] <= hi <= 1.0
         if arm == "rllib_ppo":
             assert row["heldout_envs"] is None  # no RLlib policy for an env it never trained on
         else:
-            assert row["heldout_envs"]["episodes"] == len(seeds) * n
+            assert row["heldout_envs"]["episodes"] == len(runs) * n
     for arm in ("multiverse", "no_randomization", "ppo_value", "rllib_ppo"):
         assert report["arms"][arm]["env_steps_mean"] >= exp.settings.env_steps, arm  # the budget was spent
 
     # the numbers are the recorded episodes' numbers
     train_ids = set(exp.train.env_ids())
     mv = [x for k in seeds for x in success_of(out / "arms" / "multiverse" / f"seed{k}", train_ids, "heldout")]
-    zs = [x for k in seeds for x in success_of(out / "arms" / "multiverse" / f"seed{k}", train_ids, "heldout", 0)]
+    zs = success_of(out / "arms" / "multiverse" / f"seed{seeds[0]}", train_ids, "heldout", 0)
+    assert all(not success_of(out / "arms" / "multiverse" / f"seed{k}", train_ids, "heldout", 0) for k in seeds[1:])
     ppo = [x for k in seeds for x in success_of(out / "arms" / "rllib_ppo" / f"seed{k}" / "games_Catch-v0",
                                                  train_ids, "heldout")]
-    assert len(mv) == len(zs) == len(ppo) == len(seeds) * n
+    assert len(mv) == len(ppo) == len(seeds) * n and len(zs) == n
     assert report["arms"]["multiverse"]["heldout"]["success"]["mean"] == pytest.approx(np.mean(mv))
     assert report["arms"]["zero_shot"]["heldout"]["success"]["mean"] == pytest.approx(np.mean(zs))
     assert report["arms"]["rllib_ppo"]["heldout"]["success"]["mean"] == pytest.approx(np.mean(ppo))

@@ -115,6 +115,9 @@ def test_per_env_success_and_learning_curves() -> None:
     assert xs.tolist() == [0.0, 105.0]
     assert mean.tolist() == [0.0, 0.75] and sd.tolist() == [0.0, 0.25]
     assert learning_curve([], [0, 1]) is None
+    # a seed without the evaluation before training (the experiment makes it once) joins from round 1 on
+    xs, mean, sd = learning_curve([e for e in evals if (e.seed, e.env_steps) != (1, 0)], [0, 1])
+    assert xs.tolist() == [0.0, 105.0] and mean.tolist() == [0.0, 0.75] and sd.tolist() == [0.0, 0.25]
 
 
 def test_the_value_head_table_counts_the_envs_whose_ratio_interval_is_below_one() -> None:
