@@ -114,6 +114,11 @@ class AlgorithmConfig:
     """Discount."""
     lam: Annotated[float, Ge(0), Le(1)] = 0.95
     """GAE lambda (ppo)."""
+    timeout_reward: float = 0.0
+    """Added to the last reward of an episode that ran out of steps (truncated, not terminated, no success), for
+    the advantages only: the logged returns stay the env's. 0: a timeout scores what the env gave it. Set it to
+    the envs' failure reward (-1 for the web tasks) where stalling until the limit would otherwise beat a wrong
+    answer: the policy would learn to loop rather than to answer."""
 
     def __post_init__(self) -> None:
         if self.name == "ppo" and self.value_head is False:

@@ -189,7 +189,7 @@ def _update(config: TrainerConfig, learner: LearnerHandle, state: TrainerState, 
         return {}, {}, 0
     alg = config.algorithm
     advs, targets, adv_metrics = compute_advantages(episodes, mode=alg.advantage, gamma=alg.gamma, lam=alg.lam,
-                                                    scaler=state.scaler)
+                                                    scaler=state.scaler, timeout_reward=alg.timeout_reward)
     samples = to_samples(episodes, advs, targets)
     if not samples:
         return {}, adv_metrics, 0

@@ -207,6 +207,7 @@ def compute_advantages(
     lam: float = 0.95,
     normalize: bool = True,
     scaler: EnvReturnScaler | None = None,
+    timeout_reward: float = 0.0,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[str, float]]:
     """Per-episode (advantages_T, value targets_T) and variance metrics.
 
@@ -218,20 +219,27 @@ def compute_advantages(
     the joint batch. The metrics compare the variance of the plain returns-to-go with that of the
     advantages (``adv_var_ratio`` < 1: the baseline helps) and, whatever the mode, GRPO's advantages with the
     value head's on the same episodes (:func:`~multiverse.agents.losses.baseline_variances`; those need the
-    recorded values)."""
+    recorded values). ``timeout_reward`` is added to the last reward of each episode that ran out of steps
+    (truncated, not terminated, not a success) before anything else (``AlgorithmConfig.timeout_reward``)."""
     if mode not in ("group", "gae"):
         raise ValueError(f"advantage mode must be 'group' or 'gae', got {mode!r}")
     has_values = all(s.value is not None for ep in episodes for s in ep.steps)
     if mode == "gae" and not has_values:
         raise ValueError("mode='gae' needs value estimates: build the policy with a value head")
+    raw = [[s.reward for s in ep.steps] for ep in episodes]
+    if timeout_reward:
+        for ep, r in zip(episodes, raw):
+            if ep.steps and ep.steps[-1].truncated and not ep.steps[-1].terminated and not ep.success:
+                r[-1] += timeout_reward
+    totals = [sum(r) for r in raw]
     if scaler is not None:
         for env_id in {ep.env_id for ep in episodes}:
-            scaler.update(env_id, [ep.total_return for ep in episodes if ep.env_id == env_id])
+            scaler.update(env_id, [t for ep, t in zip(episodes, totals) if ep.env_id == env_id])
     scale = {ep.env_id: (scaler.scale(ep.env_id) if scaler is not None else 1.0) for ep in episodes}
-    rewards = [torch.tensor([s.reward for s in ep.steps], dtype=torch.float32) / scale[ep.env_id] for ep in episodes]
+    rewards = [torch.tensor(r, dtype=torch.float32) / scale[ep.env_id] for ep, r in zip(episodes, raw)]
     returns_to_go = [discounted_returns(r_T, gamma) for r_T in rewards]
     # both estimators on the same (scaled) rewards: the one trained on, and the other for the variance metrics
-    totals_E = torch.tensor([ep.total_return / scale[ep.env_id] for ep in episodes], dtype=torch.float32)
+    totals_E = torch.tensor([t / scale[ep.env_id] for ep, t in zip(episodes, totals)], dtype=torch.float32)
     adv_E = group_relative_advantages(totals_E, [ep.group for ep in episodes], scale=False)
     group_advs = [torch.full((ep.length,), float(a)) for ep, a in zip(episodes, adv_E)]
     gae_advs, gae_targets = [], []

@@ -92,6 +92,28 @@ def test_group_advantages_give_each_step_its_episodes_relative_return() -> None:
     assert float(flat.mean()) == pytest.approx(0.0, abs=1e-6) and float(flat.std(unbiased=False)) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_a_timeout_reward_makes_running_out_of_steps_no_better_than_a_wrong_answer() -> None:
+    """RadioChoice's shape: a wrong answer -1, a success +1, and stalling until the step limit 0, which group
+    advantages would rank above the wrong answer; timeout_reward=-1 ranks it with it, for the advantages only."""
+
+    def cut(rewards: list[float], success: bool = False) -> Episode:  # truncated by the step limit
+        ep = _episode("A", 0, rewards)
+        ep.steps[-1].terminated, ep.steps[-1].truncated, ep.success = False, True, success
+        return ep
+
+    wrong, stalled, right = _episode("A", 0, [0, -1]), cut([0, 0, 0]), _episode("A", 0, [0, 1])
+    right.success = True
+    plain, _, _ = compute_advantages([wrong, stalled, right], mode="group", normalize=False)
+    assert [a[0].item() for a in plain] == [-1.0, 0.0, 1.0]
+    advs, targets, _ = compute_advantages([wrong, stalled, right], mode="group", normalize=False, timeout_reward=-1.0)
+    assert [a[0].item() for a in advs] == [pytest.approx(-2 / 3), pytest.approx(-2 / 3), pytest.approx(4 / 3)]
+    assert targets[1].tolist() == [-1.0, -1.0, -1.0] and stalled.total_return == 0.0  # the env's return stands
+    # a success on the last allowed step is not a timeout
+    late = cut([0, 1], success=True)
+    advs, _, _ = compute_advantages([late, wrong], mode="group", normalize=False, timeout_reward=-1.0)
+    assert [a[0].item() for a in advs] == [1.0, -1.0]
+
+
 def test_gae_advantages_use_the_recorded_values() -> None:
     eps = [_episode("A", 0, [1.0, 1.0], values=[0.5, 0.2])]
     advs, _, _ = compute_advantages(eps, mode="gae", gamma=0.9, lam=0.8, normalize=False)
