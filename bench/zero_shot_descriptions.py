@@ -3,7 +3,8 @@
 For each env (every game and every own web task unless ``--envs`` says otherwise), each split (the
 train and the held-out randomization, as the main job's evaluation samples them: ``{"split": ...}``,
 no pins) and each scoring form (``PromptConfig.action_text``: ``action``, the bare action string;
-``action_then_description``, ``click(3) button "Save"``; ``description_then_action``), ``--episodes``
+``action_then_description``, ``click(3) button "Save"``; ``description_then_action``; each optionally
+``/mean``, ``PolicyConfig.score_norm``: the candidate's mean token log-prob instead of the sum), ``--episodes``
 greedy episodes on the evaluation seeds (1,000,000 + i, as ``multiverse train`` evaluates) of the
 untrained SmolLM2-135M-Instruct, capped at ``--max-steps`` steps (the main job's ``rollout.max_steps``:
 its evaluation counts success within that many steps). The same seeds for every form, so the forms are
@@ -28,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-EVAL_SEED_BASE = 1_000_000  # multiverse.agents.loop's evaluation seeds
-FORMS = ("action", "action_then_description", "description_then_action")
+TEXTS = ("action", "action_then_description", "description_then_action")
+FORMS = tuple(f"{t}{norm}" for t in TEXTS for norm in ("", "/mean"))  # "" is score_norm sum
+DEFAULT_FORMS = ("action", "action_then_description", "description_then_action/mean")  # bare, library, main job
 
 
 def _env_ids(kinds: str) -> list[str]:
@@ -42,6 +44,7 @@ def _env_ids(kinds: str) -> list[str]:
 
 def _measure(policy: Any, env_id: str, split: str, episodes: int, max_steps: int, batch: int) -> dict[str, Any]:
     import multiverse.envs as menvs
+    from multiverse.agents.loop import EVAL_SEED_BASE
     from multiverse.agents.rollout import EpisodeSpec, run_episodes
 
     envs = [menvs.make(env_id) for _ in range(min(batch, episodes))]
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="default", help="model name (agents/models.py); tiny-test for a smoke run")
     p.add_argument("--envs", default="all", help="'all', 'games', 'web' or a comma-separated list of env ids")
-    p.add_argument("--forms", default=",".join(FORMS), help=f"comma-separated scoring forms of {FORMS}")
+    p.add_argument("--forms", default=",".join(DEFAULT_FORMS), help=f"comma-separated scoring forms of {FORMS}")
     p.add_argument("--episodes", type=int, default=32, help="greedy episodes per env, split and form")
     p.add_argument("--max-steps", type=int, default=8, help="steps per episode at most (the main job's rollout.max_steps)")
     p.add_argument("--batch", type=int, default=8, help="env instances stepped together (one policy call per step)")
@@ -100,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch
 
+    from multiverse.agents.loop import EVAL_SEED_BASE
     from multiverse.agents.models import ModelConfig, build_model
     from multiverse.agents.policy import Policy, PolicyConfig
     from multiverse.agents.prompt import PromptConfig
@@ -108,8 +112,10 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
+    # descriptions v2: a web element's description carries its state (radio "Blue" checked)
     setup = {"model": args.model, "episodes": args.episodes, "max_steps": args.max_steps, "history_steps": 0,
-             "greedy": True, "seeds": f"{EVAL_SEED_BASE}..{EVAL_SEED_BASE + args.episodes - 1}", "threads": args.threads}
+             "greedy": True, "seeds": f"{EVAL_SEED_BASE}..{EVAL_SEED_BASE + args.episodes - 1}", "threads": args.threads,
+             "descriptions": 2}
     old = json.loads(out.read_text()) if args.resume and out.exists() else {}
     if old and old.get("setup") != setup:
         sys.exit(f"{out} was measured with {old.get('setup')}, not {setup}: drop --resume or pick another --out")
@@ -117,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     machine = old.get("machine") or _common.machine_info(-1, ("torch", "transformers", "multiverse-rl"))
     loaded = build_model(ModelConfig(name=args.model, lora=False, device="cpu"))
     # history_steps 0 as the main job (local.yaml): these envs show their whole state
-    policies = {f: Policy(loaded.model, loaded.tokenizer, PolicyConfig(prompt=PromptConfig(history_steps=0, action_text=f)))
+    policies = {f: Policy(loaded.model, loaded.tokenizer,
+                          PolicyConfig(score_norm="mean" if f.endswith("/mean") else "sum",
+                                       prompt=PromptConfig(history_steps=0, action_text=f.split("/")[0])))
                 for f in forms}
     start = time.perf_counter()
     for env_id in env_ids:
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 cell = {**_measure(policies[form], env_id, split, args.episodes, args.max_steps, args.batch), "form": form}
                 cells.append(cell)
-                print(f"{env_id:28s} {split:8s} {form:24s} success {cell['success']:.3f} over {cell['episodes']} "
+                print(f"{env_id:28s} {split:8s} {form:30s} success {cell['success']:.3f} over {cell['episodes']} "
                       f"episodes ({cell['steps']} steps, {cell['seconds']:.0f} s)", flush=True)
                 summary = _summary(cells, forms)
                 measured = sorted({key.split()[0] for key in summary["table"]})
