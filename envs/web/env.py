@@ -284,9 +284,9 @@ class WebEnv(MultiverseEnv):
         self._frame = _to_frame(shot, self.image_size) if shot is not None else None
 
     def _enumerate_actions(self, obs: Observation) -> tuple[list[str], list[str]]:
-        """The legal actions and, aligned with them, what each acts on: the element's role and accessible
-        name as the listing shows them (``button "Save"``), the page's own words, so held-out wordings stay
-        unseen; fixed plain text for keys and scrolling."""
+        """The legal actions and, aligned with them, what each acts on: the element's role, accessible name
+        and state as the listing shows them (``button "Save"``, ``radio "Blue" checked``), the page's own
+        words, so held-out wordings stay unseen; fixed plain text for keys and scrolling."""
         out: list[tuple[str, str]] = []
         for e in obs.elements:
             what = e.describe()
