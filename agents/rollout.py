@@ -104,6 +104,12 @@ class Episode:
         return len(self.steps)
 
     @property
+    def cut(self) -> bool:
+        """Ended by a step limit (the env's or the rollout's ``max_steps``), not by the env: truncated, not
+        terminated."""
+        return bool(self.steps) and self.steps[-1].truncated and not self.steps[-1].terminated
+
+    @property
     def group(self) -> str:
         """Episodes of the same env, seed and parameters share a group (GRPO)."""
         return group_ids([self.env_id], [self.seed], [self.randomization])[0]
@@ -229,7 +235,7 @@ def compute_advantages(
     raw = [[s.reward for s in ep.steps] for ep in episodes]
     if timeout_reward:
         for ep, r in zip(episodes, raw):
-            if ep.steps and ep.steps[-1].truncated and not ep.steps[-1].terminated and not ep.success:
+            if ep.cut and not ep.success:
                 r[-1] += timeout_reward
     totals = [sum(r) for r in raw]
     if scaler is not None:
@@ -247,7 +253,7 @@ def compute_advantages(
         values_T = torch.tensor([s.value for s in ep.steps], dtype=torch.float32)
         # Bootstrap only when the episode was truncated, not terminated. The policy never acts on the
         # state after the cut, so the value of the last state it acted in stands in for it.
-        last = ep.steps[-1].value if ep.steps and ep.steps[-1].truncated and not ep.steps[-1].terminated else 0.0
+        last = ep.steps[-1].value if ep.cut else 0.0
         a_T, ret_T = gae(rewards_T, values_T, gamma=gamma, lam=lam, last_value=float(last or 0.0))
         gae_advs.append(a_T)
         gae_targets.append(ret_T)
