@@ -96,6 +96,12 @@ class Experiment:
     budget: float
     source: str
 
+    @property
+    def zero_shot_seed(self) -> int:
+        """The multiverse arm's seed that evaluates before training: the zero-shot numbers (every other seed's
+        evaluation would repeat it episode for episode)."""
+        return self.settings.seeds[0]
+
     def categories(self) -> Categories:
         """Which report category an evaluation episode counts in: the training config's env ids, held-out envs
         and games, and the split the held-out envs are counted on."""

@@ -79,10 +79,10 @@ def collect(out: Path, exp: Experiment) -> list[Eval]:
     for arm in s.arms:
         for seed in s.seeds:
             if arm == "zero_shot" and "multiverse" in s.arms:
-                # the multiverse arm's iteration-0 evaluation, made by its first seed only (the others' would repeat
-                # it episode for episode); an experiment recorded before that has one per seed: the first one's
+                # the multiverse arm's iteration-0 evaluation, made by one seed (Experiment.zero_shot_seed); an
+                # experiment recorded before that has one per seed: that seed's
                 run = out / "arms" / "multiverse" / f"seed{seed}"
-                if seed == s.seeds[0] and (run / "result.json").exists():
+                if seed == exp.zero_shot_seed and (run / "result.json").exists():
                     found += [dataclasses.replace(e, arm="zero_shot") for e in _lm_episodes(run, arm, seed, True)]
                 continue
             where = out / "arms" / arm / f"seed{seed}"
@@ -139,7 +139,7 @@ def compute(out: str | Path, exp: Experiment, evals: list[Eval]) -> dict[str, An
     if "zero_shot" in s.arms and "multiverse" in s.arms:
         runs["zero_shot"] = [{"arm": "zero_shot", "seed": r["seed"], "env_steps": 0, "wall_s": 0.0,
                               "note": "the multiverse arm's iteration-0 evaluation"}
-                             for r in runs["multiverse"] if r["seed"] == s.seeds[0]]
+                             for r in runs["multiverse"] if r["seed"] == exp.zero_shot_seed]
     for arm in s.arms:
         results = runs[arm]
         table[arm]["env_steps_mean"] = float(np.mean([r["env_steps"] for r in results])) if results else None

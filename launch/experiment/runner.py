@@ -30,7 +30,7 @@ def _lm_config(exp: Experiment, arm: str, seed: int, root: Path) -> RunConfig:
     # evaluation seeds, with LoRA's B matrices at zero (and a new value head leaves the scores as they were)
     tree["run"].update(seed=seed, root=str(root), name=f"seed{seed}", record_eval=True, progress=False,
                        eval_episodes=exp.settings.eval_episodes,
-                       eval_before=arm == "zero_shot" or (arm == "multiverse" and seed == exp.settings.seeds[0]),
+                       eval_before=arm == "zero_shot" or (arm == "multiverse" and seed == exp.zero_shot_seed),
                        max_env_steps=exp.settings.env_steps if arm != "zero_shot" else None)
     if arm == "zero_shot":
         tree["run"]["iterations"] = 0
